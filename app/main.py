@@ -1,0 +1,49 @@
+"""The FastAPI application: routers, error handlers, upload limit, demo page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from app.deps import lifespan_for
+from app.limits import BodySizeLimit
+from app.routes import catalogue, health, search
+from app.settings import Settings, get_settings
+from index.collection import CollectionError
+from index.store import StoreError
+from models.embedder import Embedder
+from models.images import ImageDecodeError
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
+    """The app; `embedder` may be injected (tests), otherwise it is built from the settings."""
+    settings = settings or get_settings()
+    app = FastAPI(title="photo2cad", version="0.1.0", lifespan=lifespan_for(settings, embedder),
+                  description="Photo of a chair in: seat kind, matching CAD models and camera pose out.")
+    for router in (search.router, catalogue.router, health.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes, paths=("/api/",))
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"])
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="demo")
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def handler(status: int):
+        async def respond(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        return respond
+
+    app.add_exception_handler(ImageDecodeError, handler(400))
+    app.add_exception_handler(StoreError, handler(404))
+    app.add_exception_handler(CollectionError, handler(409))
+    app.add_exception_handler(ValueError, handler(400))

@@ -1,0 +1,62 @@
+"""Service and CLI configuration: one pydantic-settings object, environment prefix PHOTO2CAD_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.collection import ViewConfig
+
+
+class Settings(BaseSettings):
+    """Every setting can be given as an environment variable, e.g. PHOTO2CAD_EMBEDDER=inception_v3."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOTO2CAD_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Catalogue, weights, HDRIs and indexes live here.")
+    index_dir: Path | None = Field(None, description="Index folder; default data_dir/index/<embedder>.")
+    embedder: str = Field("efficientnet_lite0", description="efficientnet_lite0 or inception_v3.")
+    embedder_layer: str | None = Field(None, description="Backbone layer to pool; default per backbone.")
+    weights_file: Path | None = Field(None, description="Keras weights file overriding the default.")
+    allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
+    faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
+    view_size_px: int = Field(224, ge=32, le=1024)
+    view_sampling: str = Field("icosphere", description="icosphere or montecarlo.")
+    view_count: int = Field(3, ge=0, description="Icosphere subdivision level, or Monte Carlo count.")
+    polar_min_deg: float = Field(20.0, ge=0.0, le=180.0)
+    polar_max_deg: float = Field(90.0, ge=0.0, le=180.0)
+    render_workers: int = Field(2, ge=0, description="Render processes (0 = in-process).")
+    include_nonfree: bool = Field(False, description="Also index sweethome3d-furniture-nonfree.")
+    default_top_k: int = Field(5, ge=1, le=100)
+    max_top_k: int = Field(50, ge=1)
+    max_upload_bytes: int = Field(20 * 1024 * 1024, description="Uploads above this get 413.")
+    max_image_pixels: int = Field(40_000_000)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir or self.data_dir / "index" / self.embedder
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.data_dir / "weights"
+
+    @property
+    def catalogue_dir(self) -> Path:
+        return self.data_dir / "catalogue"
+
+    @property
+    def packages_dir(self) -> Path:
+        return self.data_dir / "packages"
+
+    def view_config(self) -> ViewConfig:
+        return ViewConfig(size_px=self.view_size_px, sampling=self.view_sampling, count=self.view_count,
+                          polar_min_deg=self.polar_min_deg, polar_max_deg=self.polar_max_deg)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,103 @@
+"""Query an index: image -> nearest views -> ranked models with pose, and seat-kind probabilities.
+
+Ranking: a model's score is the cosine similarity of its best-matching view, clipped to [0, 1].
+Seat-kind probabilities: a softmax over the retrieved models' scores (temperature `category_temperature`),
+summed per seat kind; models without a seat kind do not vote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.collection import Collection
+from index.pose import PoseEstimate, estimate_pose, view_spacing_deg
+from index.store import ModelRecord
+from models.embedder import Embedder
+from render.cameras import angular_error_deg
+
+
+@dataclass(frozen=True)
+class ModelMatch:
+    """One ranked model: score in [0, 1]; pose in the canonical frame; errors in degrees."""
+
+    record: ModelRecord
+    score: float
+    pose: PoseEstimate
+    best_view_id: int
+    angular_error_deg: float | None
+
+
+@dataclass(frozen=True)
+class SearchAnswer:
+    categories: list[tuple[str, float]]  # (seat kind, probability), most probable first
+    matches: list[ModelMatch]  # best first
+
+
+class Searcher:
+    """Holds an embedder and a snapshot of a collection's views; `search` is thread-safe."""
+
+    def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
+                 category_temperature: float = 0.02) -> None:
+        collection.check_embedder(embedder.info)
+        self.collection = collection
+        self.embedder = embedder
+        self.min_views = min_views
+        self.category_temperature = category_temperature
+        self.views = collection.store.view_table()
+        self.models = {m.model_id: m for m in collection.store.list_models()}
+        self.kinds = sorted({m.seat_kind for m in self.models.values() if m.seat_kind})
+        self.view_spacing_deg = _typical_spacing(self.views.cameras, self.views.model_ids)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """images (n, H, W, 3) uint8 -> (n, d) float32 unit rows."""
+        return self.embedder.embed(images)
+
+    def search(self, image: np.ndarray, top_k: int = 5, true_camera: np.ndarray | None = None,
+               ) -> SearchAnswer:
+        """image (H, W, 3) uint8 RGB; true_camera (3,) optional, gives angular_error_deg per match."""
+        return self.search_embeddings(self.embed(image[None]), top_k, true_camera)[0]
+
+    def search_embeddings(self, queries: np.ndarray, top_k: int = 5,
+                          true_camera: np.ndarray | None = None) -> list[SearchAnswer]:
+        """queries (q, d) float32 unit rows. Returns one answer per query."""
+        if top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        k = max(self.min_views, top_k * 32)
+        sims, ids = self.collection.vectors.search(queries, k)
+        return [self._answer(s, i, top_k, true_camera) for s, i in zip(sims, ids)]
+
+    def _answer(self, sims: np.ndarray, ids: np.ndarray, top_k: int, true_camera: np.ndarray | None,
+                ) -> SearchAnswer:
+        rows = np.searchsorted(self.views.ids, ids[ids >= 0])
+        sims = sims[ids >= 0]
+        model_ids = self.views.model_ids[rows]
+        order = list(dict.fromkeys(model_ids))  # models by their best view, best first
+        matches = [self._match(m, rows[model_ids == m], sims[model_ids == m], true_camera) for m in order]
+        return SearchAnswer(self._categories(matches), matches[:top_k])
+
+    def _match(self, model_id: str, rows: np.ndarray, sims: np.ndarray, true_camera: np.ndarray | None,
+               ) -> ModelMatch:
+        pose = estimate_pose(self.views.cameras[rows], sims, self.view_spacing_deg)
+        error = None if true_camera is None else float(angular_error_deg(true_camera, pose.camera))
+        return ModelMatch(self.models[model_id], float(np.clip(sims[0], 0.0, 1.0)), pose,
+                          int(self.views.ids[rows[0]]), error)
+
+    def _categories(self, matches: list[ModelMatch]) -> list[tuple[str, float]]:
+        voters = [m for m in matches if m.record.seat_kind]
+        if not voters:
+            return []
+        scores = np.array([m.score for m in voters])
+        weights = np.exp((scores - scores.max()) / self.category_temperature)
+        totals = dict.fromkeys(self.kinds, 0.0)
+        for match, weight in zip(voters, weights / weights.sum()):
+            totals[match.record.seat_kind] += float(weight)
+        return sorted(totals.items(), key=lambda kv: -kv[1])
+
+
+def _typical_spacing(cameras: np.ndarray, model_ids: np.ndarray) -> float:
+    """View spacing of the first model (all models share the sampling); 0 for an empty index."""
+    if not len(cameras):
+        return 0.0
+    return view_spacing_deg(cameras[model_ids == model_ids[0]])

