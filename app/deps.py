@@ -10,11 +10,11 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
+from app.bootstrap import load_embedder
 from app.settings import Settings
 from index.collection import Collection
 from index.search import Searcher
 from models.embedder import Embedder
-from models.transfer import build_embedder
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,6 @@ class Services:
     embedder: Embedder
     collection: Collection
     searcher: Searcher
-
-
-def load_embedder(settings: Settings) -> Embedder:
-    return build_embedder(settings.embedder, settings.weights_dir, layer=settings.embedder_layer,
-                          weights_file=settings.weights_file, allow_download=settings.allow_download)
 
 
 def load_services(settings: Settings, embedder: Embedder | None = None) -> Services:

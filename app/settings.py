@@ -18,6 +18,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Catalogue, weights, HDRIs and indexes live here.")
     index_dir: Path | None = Field(None, description="Index folder; default data_dir/index/<embedder>.")
+    weights_dir: Path | None = Field(None, description="Converted weights; default data_dir/weights.")
     embedder: str = Field("efficientnet_lite0", description="efficientnet_lite0 or inception_v3.")
     embedder_layer: str | None = Field(None, description="Backbone layer to pool; default per backbone.")
     weights_file: Path | None = Field(None, description="Keras weights file overriding the default.")
@@ -36,13 +37,13 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000)
     cors_origins: list[str] = Field(default_factory=list)
 
-    @property
-    def resolved_index_dir(self) -> Path:
-        return self.index_dir or self.data_dir / "index" / self.embedder
+    def model_post_init(self, context: object) -> None:
+        self.index_dir = self.index_dir or self.data_dir / "index" / self.embedder
+        self.weights_dir = self.weights_dir or self.data_dir / "weights"
 
     @property
-    def weights_dir(self) -> Path:
-        return self.data_dir / "weights"
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir
 
     @property
     def catalogue_dir(self) -> Path:

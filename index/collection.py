@@ -86,6 +86,11 @@ class Collection:
         vectors = _load_or_rebuild(root / "vectors.faiss", store, dim, factory)
         return cls(root, store, vectors, manifest)
 
+    @staticmethod
+    def open_manifest_embedder(manifest_path: Path) -> EmbedderInfo:
+        """The embedder recorded in an index's manifest, without opening the index."""
+        return EmbedderInfo(**_read_manifest(Path(manifest_path).parent)["embedder"])
+
     @classmethod
     def open_or_create(cls, root: Path, embedder: EmbedderInfo, views: ViewConfig, factory: str,
                        versions: dict | None = None) -> "Collection":

@@ -42,7 +42,9 @@ def _open(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(f"image too large: {exc}") from None
+    except UnidentifiedImageError:
         raise ImageDecodeError("not a recognised image (JPEG, PNG, WebP, BMP, GIF or TIFF expected)") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageDecodeError(f"cannot read image: {exc}") from None

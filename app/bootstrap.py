@@ -1,0 +1,135 @@
+"""Making the service's assets exist: default catalogue, weights, HDRIs, index (all idempotent)."""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+from app.settings import Settings
+from index.build import BuildReport, ModelSource, index_models, remove_models
+from index.catalogue import CatalogueEntry, build_catalogue
+from index.collection import Collection, CollectionError
+from models.embedder import Embedder, EmbedderInfo
+from models.weights import prepare_weights
+from render.debian import fetch_deb
+
+log = logging.getLogger(__name__)
+CATALOGUE_PACKAGES = ("sweethome3d", "sweethome3d-furniture")
+NONFREE_PACKAGE = "sweethome3d-furniture-nonfree"
+HDRI_PACKAGE = "blender-data"
+VERSIONED = ("photo2cad", "tensorflow-cpu", "keras", "faiss-cpu", "trimesh", "pyrender", "numpy", "pillow")
+
+
+def ensure_catalogue(settings: Settings) -> list[CatalogueEntry]:
+    """Fetch the Sweet Home 3D packages and extract their seats (cached in data_dir)."""
+    packages = CATALOGUE_PACKAGES + ((NONFREE_PACKAGE,) if settings.include_nonfree else ())
+    for package in packages:
+        fetch_deb(package, settings.packages_dir)
+    return build_catalogue(settings.packages_dir, settings.catalogue_dir,
+                           include_nonfree=settings.include_nonfree)
+
+
+def hdri_dir(settings: Settings) -> Path:
+    """Folder of the 8 equirectangular HDRI panoramas (photo backgrounds), fetched if needed."""
+    root = fetch_deb(HDRI_PACKAGE, settings.packages_dir)
+    return root / "usr/share/blender/datafiles/studiolights/world"
+
+
+def ensure_assets(settings: Settings) -> None:
+    ensure_catalogue(settings)
+    hdri_dir(settings)
+    weights = prepare_weights(settings.embedder, settings.weights_dir, allow_download=settings.allow_download)
+    print(f"catalogue, HDRIs and weights ready in {settings.data_dir} (weights: {weights.name})")
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder an existing index was built with (name, layer, input size from its manifest),
+    else the configured one."""
+    from models.transfer import build_embedder
+
+    built_with = indexed_embedder(settings)
+    name = built_with.name if built_with else settings.embedder
+    options = {"layer": built_with.layer if built_with else settings.embedder_layer,
+               "allow_download": settings.allow_download}
+    if built_with:
+        options["input_size_px"] = built_with.input_size_px
+    if settings.weights_file:
+        options["weights"] = settings.weights_file
+    return build_embedder(name, settings.weights_dir, **options)
+
+
+def indexed_embedder(settings: Settings) -> EmbedderInfo | None:
+    manifest = settings.resolved_index_dir / "manifest.json"
+    return Collection.open_manifest_embedder(manifest) if manifest.exists() else None
+
+
+def open_collection(settings: Settings, embedder: Embedder) -> Collection:
+    return Collection.open_or_create(settings.resolved_index_dir, embedder.info, settings.view_config(),
+                                     settings.faiss_factory, versions())
+
+
+def ensure_index(settings: Settings, limit: int | None = None,
+                 embedder: Embedder | None = None) -> BuildReport:
+    """Build (or finish building) the default-catalogue index; unchanged models are skipped."""
+    entries = ensure_catalogue(settings)[:limit]
+    embedder = embedder or load_embedder(settings)
+    collection = open_collection(settings, embedder)
+    try:
+        print(f"indexing {len(entries)} catalogue models into {collection.root}")
+        return index_models(collection, embedder, [source_from_entry(e) for e in entries],
+                            workers=settings.render_workers)
+    finally:
+        collection.close()
+
+
+def add_files(settings: Settings, paths: Sequence[Path], model_id: str | None = None,
+              name: str | None = None, seat_kind: str | None = None, licence: str | None = None,
+              creator: str | None = None, embedder: Embedder | None = None) -> BuildReport:
+    """Index user CAD files; ids default to the file name without extension."""
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such file: {', '.join(missing)}")
+    sources = [ModelSource(model_id or Path(p).stem, Path(p).resolve(), name or Path(p).stem, seat_kind,
+                           licence=licence, creator=creator, source="user") for p in paths]
+    embedder = embedder or load_embedder(settings)
+    collection = open_collection(settings, embedder)
+    try:
+        return index_models(collection, embedder, sources, workers=settings.render_workers)
+    finally:
+        collection.close()
+
+
+def remove(settings: Settings, model_ids: Sequence[str]) -> int:
+    collection = Collection.open(settings.resolved_index_dir)
+    try:
+        return remove_models(collection, model_ids)
+    finally:
+        collection.close()
+
+
+def require_index(settings: Settings) -> None:
+    if not (settings.resolved_index_dir / "manifest.json").exists():
+        raise CollectionError(f"no index at {settings.resolved_index_dir}: run `photo2cad index build` "
+                              "(or `photo2cad serve --build-if-missing`)")
+
+
+def source_from_entry(entry: CatalogueEntry) -> ModelSource:
+    return ModelSource(
+        model_id=entry.model_id, path=Path(entry.model_path), name=entry.name, seat_kind=entry.seat_kind,
+        category=entry.category, licence=entry.licence, creator=entry.creator, source=entry.source,
+        rotation=entry.rotation, size=tuple(entry.size_cm) if entry.size_cm else None,
+        extra={"icon_path": str(entry.icon_path) if entry.icon_path else None, "tags": entry.tags},
+    )
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in VERSIONED:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found

@@ -1,0 +1,69 @@
+"""Session-wide real test data: a tiny catalogue (box chair, stool, sofa), real EfficientNet-Lite0
+weights converted from the installed checkpoint, and a tiny real index rendered at 64 px."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings
+from tests.shapes import make_box_chair, make_sofa, make_stool
+
+TINY_MODELS = {"box_chair": ("glb", "chair"), "stool": ("ply", "stool"), "sofa": ("glb", "sofa")}
+
+
+@pytest.fixture(scope="session")
+def tiny_cad_dir(tmp_path_factory) -> Path:
+    """Folder with box_chair.glb, stool.ply and sofa.glb."""
+    folder = tmp_path_factory.mktemp("cad")
+    builders = {"box_chair": make_box_chair, "stool": make_stool, "sofa": make_sofa}
+    for name, (ext, _) in TINY_MODELS.items():
+        builders[name]().export(folder / f"{name}.{ext}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory) -> Path:
+    from models.weights import prepare_weights
+
+    folder = tmp_path_factory.mktemp("weights")
+    prepare_weights("efficientnet_lite0", folder, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(weights_dir):
+    """The real EfficientNet-Lite0 with ImageNet weights, at 96 px input to stay fast."""
+    from models.transfer import build_embedder
+
+    return build_embedder("efficientnet_lite0", weights_dir, input_size_px=96)
+
+
+@pytest.fixture(scope="session")
+def tiny_index_settings(tmp_path_factory, tiny_cad_dir, tiny_embedder, weights_dir) -> Settings:
+    """Settings of a built tiny index: 3 models x ~76 views (icosphere level 2) at 64 px."""
+    from app import bootstrap
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), weights_dir=weights_dir,
+                        view_size_px=64, view_count=2, render_workers=1, _env_file=None)
+    for name, (ext, kind) in TINY_MODELS.items():
+        report = bootstrap.add_files(settings, [tiny_cad_dir / f"{name}.{ext}"], model_id=f"test#{name}",
+                                     name=name.replace("_", " ").title(), seat_kind=kind, licence="CC0",
+                                     creator="photo2cad tests", embedder=tiny_embedder)
+        assert not report.failed, report.failed
+    return settings
+
+
+def render_rgb(path: Path, cameras, size_px: int = 64, background=(255, 255, 255)):
+    """Real renders of a CAD file in a spawn worker (never in this process: TensorFlow is loaded here
+    and Mesa's llvmpipe would crash beside it). Returns (n, size, size, 3) uint8."""
+    import numpy as np
+
+    from render.backgrounds import composite
+    from render.pool import RenderJob, render_jobs
+
+    job = RenderJob("query", str(path), None, None, np.asarray(cameras, dtype=np.float64), size_px)
+    (result,) = list(render_jobs([job], workers=1))
+    assert result.error is None, result.error
+    return composite(result.images, background)
