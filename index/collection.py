@@ -41,7 +41,7 @@ class ViewConfig:
 
     size_px: int = 224
     sampling: str = "icosphere"
-    count: int = 3
+    count: int = 2
     polar_min_deg: float = 20.0
     polar_max_deg: float = 90.0
     seed: int = 0

