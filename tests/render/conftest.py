@@ -10,31 +10,7 @@ import numpy as np
 import pytest
 import trimesh
 
-GREY, GREEN, RED, BLUE, YELLOW = (150, 150, 150), (40, 170, 40), (220, 30, 30), (30, 30, 220), (230, 210, 20)
-
-
-def _box(extents: tuple[float, ...], centre: tuple[float, ...], rgb: tuple[int, ...]) -> trimesh.Trimesh:
-    box = trimesh.creation.box(extents=extents)
-    box.apply_translation(centre)
-    box.visual.face_colors = [*rgb, 255]
-    return box
-
-
-def make_box_chair() -> trimesh.Trimesh:
-    """Chair in the canonical frame (y up, front +Z), ~0.5 wide, 1.0 high.
-
-    Grey legs and seat, green back rest at the rear (-Z), red strip on the seat's front (+Z) edge,
-    blue strip on its right (+X) edge, thin yellow cushion on top of the seat.
-    """
-    legs = [_box((0.04, 0.45, 0.04), (x, 0.225, z), GREY) for x in (-0.2, 0.2) for z in (-0.2, 0.2)]
-    parts = legs + [
-        _box((0.5, 0.05, 0.5), (0.0, 0.475, 0.0), GREY),
-        _box((0.5, 0.5, 0.05), (0.0, 0.75, -0.225), GREEN),
-        _box((0.4, 0.04, 0.02), (0.0, 0.475, 0.26), RED),
-        _box((0.02, 0.04, 0.4), (0.26, 0.475, 0.0), BLUE),
-        _box((0.44, 0.01, 0.44), (0.0, 0.505, 0.02), YELLOW),
-    ]
-    return trimesh.util.concatenate(parts)
+from tests.shapes import BLUE, RED, make_box_chair
 
 
 @pytest.fixture

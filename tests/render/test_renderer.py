@@ -15,7 +15,8 @@ import trimesh
 
 from render.cameras import angles_to_camera, sphere_cameras
 from render.mesh import load_scene
-from tests.render.conftest import BLUE, GREEN, RED, YELLOW, colour_mask, make_box_chair
+from tests.render.conftest import colour_mask
+from tests.shapes import BLUE, GREEN, RED, YELLOW, make_box_chair
 
 SIZE = 64
 
