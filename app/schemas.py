@@ -11,7 +11,8 @@ class Category(BaseModel):
 
 
 class Pose(BaseModel):
-    polar_deg: float = Field(description="0 = camera above, 90 = level with the object centre", examples=[62.0])
+    polar_deg: float = Field(description="0 = camera above, 90 = level with the object centre",
+                             examples=[62.0])
     azimuth_deg: float = Field(description="from the model's front towards its +X side, [0, 360)",
                                examples=[135.0])
     camera: list[float] = Field(description="unit vector centre->camera; x = +X, y = up, z = front",

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
     view_size_px: int = Field(224, ge=32, le=1024)
     view_sampling: str = Field("icosphere", description="icosphere or montecarlo.")
-    view_count: int = Field(3, ge=0, description="Icosphere subdivision level, or Monte Carlo count.")
+    view_count: int = Field(2, ge=0, description="Icosphere subdivision level, or Monte Carlo count.")
     polar_min_deg: float = Field(20.0, ge=0.0, le=180.0)
     polar_max_deg: float = Field(90.0, ge=0.0, le=180.0)
     render_workers: int = Field(2, ge=0, description="Render processes (0 = in-process).")
@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="Uploads above this get 413.")
     max_image_pixels: int = Field(40_000_000)
     cors_origins: list[str] = Field(default_factory=list)
+    log_level: str = Field("INFO", description="Level of the JSON access log (one line per request).")
 
     def model_post_init(self, context: object) -> None:
         self.index_dir = self.index_dir or self.data_dir / "index" / self.embedder

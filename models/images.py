@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "MPO"}
+NOT_AN_IMAGE = "not a recognised image (JPEG, PNG, WebP, BMP, GIF or TIFF expected)"
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
@@ -32,7 +33,7 @@ def decode_image(data: bytes, max_pixels: int = 40_000_000, max_side_px: int = 2
     try:
         image.load()
         return _to_rgb(_oriented(image))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         raise ImageDecodeError(f"cannot decode image: {exc or type(exc).__name__}") from None
 
 
@@ -44,8 +45,8 @@ def _open(data: bytes) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(f"image too large: {_declared_pixels(exc)}") from None
     except UnidentifiedImageError:
-        raise ImageDecodeError("not a recognised image (JPEG, PNG, WebP, BMP, GIF or TIFF expected)") from None
-    except Exception as exc:  # a recognised but corrupt header; see decode_image
+        raise ImageDecodeError(NOT_AN_IMAGE) from None
+    except Exception as exc:  # noqa: BLE001 (a recognised but corrupt header; see decode_image)
         raise ImageDecodeError(f"cannot read image: {exc or type(exc).__name__}") from None
     if image.format not in ALLOWED_FORMATS:
         raise ImageDecodeError(f"image format {image.format} is not accepted")
@@ -72,7 +73,7 @@ def _oriented(image: Image.Image) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Corrupt EXIF data" warnings
             return ImageOps.exif_transpose(image)
-    except Exception:
+    except Exception:  # noqa: BLE001
         return image
 
 

@@ -4,47 +4,62 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.exceptions import RequestValidationError
 
 from app.deps import SearcherDep, SettingsDep
+from app.metrics import MetricsDep, timed_search
 from app.presenters import search_response
 from app.schemas import Category, ClassifyResponse, ErrorResponse, SearchResponse
 from models.images import decode_image, square_pad
 from render.cameras import angles_to_camera
 
 router = APIRouter(prefix="/api", tags=["search"])
-ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+ERRORS = {400: {"model": ErrorResponse, "description": "not an image we can read (see `detail`)"},
+          413: {"model": ErrorResponse, "description": "upload larger than the limit"}}
+Photo = Annotated[UploadFile, File(description="photo of a chair: JPEG, PNG, WebP, GIF (first frame), BMP "
+                                   "or TIFF; alpha is put on white, EXIF orientation is applied")]
 
 
-def _read_image(upload: UploadFile, settings: SettingsDep):
+def _read_image(upload: UploadFile, settings: SettingsDep) -> np.ndarray:
     data = upload.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise HTTPException(413, f"upload larger than {settings.max_upload_bytes} bytes")
     return square_pad(decode_image(data, settings.max_image_pixels))
 
 
+def _true_camera(polar: float | None, azimuth: float | None) -> np.ndarray | None:
+    if (polar is None) != (azimuth is None):
+        missing = "azimuth" if azimuth is None else "polar"
+        raise RequestValidationError([{"type": "missing", "loc": ("body", missing), "input": None,
+                                       "msg": "give both polar and azimuth, or neither"}])
+    return None if polar is None else angles_to_camera(polar, azimuth)
+
+
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
 def search(
     searcher: SearcherDep,
     settings: SettingsDep,
-    image: Annotated[UploadFile, File(description="photo of a chair (JPEG, PNG, WebP...)")],
-    top_k: Annotated[int | None, Form(ge=1, description="number of models to return")] = None,
-    polar: Annotated[float | None, Form(ge=0, le=180, description="true polar angle, degrees")] = None,
-    azimuth: Annotated[float | None, Form(description="true azimuth, degrees")] = None,
+    metrics: MetricsDep,
+    image: Photo,
+    top_k: Annotated[int | None, Form(ge=1, description="number of models to return (capped by the "
+                                      "server's max_top_k)", examples=[5])] = None,
+    polar: Annotated[float | None, Form(ge=0, le=180, allow_inf_nan=False, examples=[60.0],
+                                        description="true polar angle, degrees (0 = from above)")] = None,
+    azimuth: Annotated[float | None, Form(allow_inf_nan=False, examples=[135.0],
+                                          description="true azimuth, degrees (0 = from the front)")] = None,
 ) -> SearchResponse:
     """Seat-kind probabilities and the ranked CAD models, each with its estimated camera pose.
     Give the true `polar` and `azimuth` (both) to get each model's `angular_error_deg`."""
-    if (polar is None) != (azimuth is None):
-        raise HTTPException(422, "give both polar and azimuth, or neither")
+    true_camera = _true_camera(polar, azimuth)
     k = min(top_k or settings.default_top_k, settings.max_top_k)
-    true_camera = None if polar is None else angles_to_camera(polar, azimuth)
-    answer = searcher.search(_read_image(image, settings), k, true_camera)
-    return search_response(answer)
+    return search_response(timed_search(searcher, metrics, _read_image(image, settings), k, true_camera))
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)
-def classify(searcher: SearcherDep, settings: SettingsDep,
-             image: Annotated[UploadFile, File(description="photo of a chair")]) -> ClassifyResponse:
+def classify(searcher: SearcherDep, settings: SettingsDep, metrics: MetricsDep,
+             image: Photo) -> ClassifyResponse:
     """Seat-kind probabilities only."""
-    answer = searcher.search(_read_image(image, settings), top_k=1)
+    answer = timed_search(searcher, metrics, _read_image(image, settings), top_k=1)
     return ClassifyResponse(categories=[Category(label=k, probability=p) for k, p in answer.categories])

@@ -141,3 +141,21 @@ def test_exif_orientation_is_applied(client, chair_photo):
     rotated.save(buffer, format="JPEG", exif=exif, quality=95)
     body = client.post("/api/search", files={"image": ("c.jpg", buffer.getvalue())}).json()
     assert body["results"][0]["model_id"] == "test#box_chair"
+
+
+def test_model_ids_with_slashes_are_reachable(tiny_index_settings, tiny_embedder, tiny_cad_dir, tmp_path):
+    import shutil
+
+    from app import bootstrap
+
+    shutil.copytree(tiny_index_settings.resolved_index_dir, tmp_path / "idx")
+    settings = tiny_index_settings.model_copy(update={"index_dir": tmp_path / "idx"})
+    report = bootstrap.add_files(settings, [tiny_cad_dir / "stool.ply"], model_id="shop/stools/red",
+                                 seat_kind="stool", embedder=tiny_embedder)
+    assert report.added == ["shop/stools/red"]
+    with TestClient(create_app(settings, tiny_embedder)) as client:
+        listed = {m["model_id"]: m for m in client.get("/api/models").json()["models"]}
+        info = client.get("/api/models/shop%2Fstools%2Fred")
+        assert info.status_code == 200 and info.json()["model_id"] == "shop/stools/red"
+        assert client.get(listed["shop/stools/red"]["model_url"]).content[:4] == b"glTF"
+        assert client.get("/api/models/shop%2Fnope/model.glb").status_code == 404

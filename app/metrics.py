@@ -1,0 +1,79 @@
+"""Prometheus metrics of the service: requests by route and status, embed and search latencies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+from index.search import SearchAnswer, Searcher
+
+T = TypeVar("T")
+# Seconds; embedding one photo on a CPU takes ~20 ms (small model) to ~1 s (large model, busy host).
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """One registry per app, so several apps (tests) can live in one process without clashing."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.requests = Counter("photo2cad_requests_total", "HTTP requests answered.",
+                                ["method", "route", "status"], registry=self.registry)
+        self.request_seconds = Histogram("photo2cad_request_duration_seconds", "HTTP request latency.",
+                                         ["method", "route"], registry=self.registry)
+        self.embed_seconds = Histogram("photo2cad_embed_seconds", "Time to embed one query photo.",
+                                       buckets=STAGE_BUCKETS, registry=self.registry)
+        self.search_seconds = Histogram("photo2cad_search_seconds", "Time to search the index and rank "
+                                        "models for one embedded query.", buckets=STAGE_BUCKETS,
+                                        registry=self.registry)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.request_seconds.labels(method, route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+def _timed(histogram: Histogram, work: Callable[[], T]) -> T:
+    start = time.perf_counter()
+    try:
+        return work()
+    finally:
+        histogram.observe(time.perf_counter() - start)
+
+
+def timed_search(searcher: Searcher, metrics: Metrics, image: np.ndarray, top_k: int,
+                 true_camera: np.ndarray | None = None) -> SearchAnswer:
+    """Searcher.search with its two stages timed: image (H, W, 3) uint8 RGB; true_camera (3,) or None."""
+    vectors = _timed(metrics.embed_seconds, lambda: searcher.embed(image[None]))
+    answers = _timed(metrics.search_seconds, lambda: searcher.search_embeddings(vectors, top_k, true_camera))
+    return answers[0]
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics_endpoint(metrics: MetricsDep) -> Response:
+    """Prometheus scrape endpoint."""
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
