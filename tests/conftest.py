@@ -67,3 +67,18 @@ def render_rgb(path: Path, cameras, size_px: int = 64, background=(255, 255, 255
     (result,) = list(render_jobs([job], workers=1))
     assert result.error is None, result.error
     return composite(result.images, background)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_data_dir(tmp_path_factory):
+    """Anything that falls back to the default settings (a CLI subprocess, a Settings() without
+    arguments) works in a temporary folder, never in a developer's real ./data."""
+    import os
+
+    old = os.environ.get("PHOTO2CAD_DATA_DIR")
+    os.environ["PHOTO2CAD_DATA_DIR"] = str(tmp_path_factory.mktemp("default-data"))
+    yield
+    if old is None:
+        os.environ.pop("PHOTO2CAD_DATA_DIR", None)
+    else:
+        os.environ["PHOTO2CAD_DATA_DIR"] = old
