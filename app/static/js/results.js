@@ -4,6 +4,9 @@ const percent = (value) => `${(value * 100).toFixed(value >= 0.995 || value < 0.
 const degrees = (value) => `${value.toFixed(1)}°`;
 
 /** Small helper: an element with a class and text (text is set as text, never as HTML). */
+/** 'office_chair' -> 'office chair' (seat kinds are identifiers in the API). */
+const kindLabel = (kind) => kind.replaceAll('_', ' ');
+
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -19,7 +22,7 @@ export function renderCategories(list, categories) {
     const fill = el('span', 'bar-fill');
     fill.style.width = `${Math.max(probability * 100, 0.5)}%`;
     track.append(fill);
-    item.append(el('span', 'bar-label', label), track, el('span', 'bar-value', percent(probability)));
+    item.append(el('span', 'bar-label', kindLabel(label)), track, el('span', 'bar-value', percent(probability)));
     return item;
   }));
 }
@@ -80,7 +83,7 @@ function card(result, rank, onSelect) {
   const body = el('div', 'result-body');
   const title = el('h3', 'result-name');
   title.append(el('span', 'rank', `${rank}.`), ` ${result.name}`);
-  body.append(title, el('p', 'seat-kind', result.seat_kind ?? 'unknown kind'), scoreBar(result.score),
+  body.append(title, el('p', 'seat-kind', result.seat_kind ? kindLabel(result.seat_kind) : 'unknown kind'), scoreBar(result.score),
     figures(result), provenance(result));
   if (result.model_url) {
     const button = el('button', 'show-3d', 'View in 3D');
