@@ -1,0 +1,230 @@
+"""The evaluation run end to end: test sets -> renders -> every embedder's index -> JSON, Markdown, plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+import shutil
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from index.build import view_cameras
+from index.collection import Collection
+from index.evaluate import REFERENCE, QueryOutcome, evaluate_sets, outcomes_json, summarise
+from index.search import Searcher
+from index.splits import SET_NAMES, EvaluationSplit, compose, make_split, render_queries
+from models.embedder import Embedder
+from render.cameras import angular_error_deg
+
+SET_TITLES = {"render": "Held-out views, rendered on white (off-grid cameras, indexed models)",
+              "photo": "Photo-like: the same views on held-out HDRI panorama crops, jittered (synthetic)",
+              "heldout_models": "Held-out models (own model excluded from the results)"}
+Refiner = Callable[[Searcher, np.ndarray, list, list[QueryOutcome]], list[QueryOutcome]]
+
+
+@dataclass
+class EvalTarget:
+    """One index to evaluate with the embedder it was built with; notes go into the report."""
+
+    label: str
+    collection: Collection
+    embedder: Embedder
+    notes: str = ""
+    refiner: Refiner | None = field(default=None, repr=False)
+
+
+def run_evaluation(targets: list[EvalTarget], n_queries: int, seed: int, panoramas_dir: Path,
+                   out_md: Path, artefacts_dir: Path, workers: int = 2) -> dict:
+    """Evaluate every target on one seeded split; writes out_md, and into artefacts_dir the split,
+    the per-query results (JSON), the error plot and example query images (PNG). Returns the results."""
+    artefacts_dir.mkdir(parents=True, exist_ok=True)
+    split = _split(targets, n_queries, seed, panoramas_dir)
+    split.save(artefacts_dir / "evaluation_split.json")
+    images = _images(split, targets[0].collection, panoramas_dir, workers)
+    _example_strip(images, artefacts_dir / "evaluation_examples.png")
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": _machine(),
+               "config": {"queries_per_set": n_queries, "seed": seed, "split": _split_info(split),
+                          "models_in_every_index": len(set.intersection(*map(_model_ids, targets)))},
+               "reference_mean_error_deg": REFERENCE, "targets": {}}
+    for target in targets:
+        results["targets"][target.label] = _evaluate_target(target, split, images)
+    (artefacts_dir / "evaluation_results.json").write_text(json.dumps(results, indent=1, default=str))
+    plot_errors(results, artefacts_dir / "evaluation_errors.png")
+    out_md.write_text(markdown(results))
+    return results
+
+
+def coarser_copy(collection: Collection, level: int, root: Path) -> Collection:
+    """A copy of an icosphere index keeping only the views of a coarser icosphere level (their cameras
+    are a subset of the finer level's): a like-for-like comparison with indexes built at that level
+    without rendering or embedding again. Replaces any previous copy at root."""
+    config = collection.view_config
+    if config.sampling != "icosphere" or level > config.count:
+        raise ValueError(f"cannot derive icosphere level {level} from a {config.sampling} "
+                         f"{config.count} index")
+    keep = view_cameras(replace(config, count=level))
+    shutil.rmtree(root, ignore_errors=True)
+    copy = Collection.create(root, collection.embedder_info, replace(config, count=level),
+                             collection.manifest["faiss_factory"], collection.manifest.get("versions"))
+    table = collection.store.view_table()
+    vectors = np.concatenate([v for _, v in collection.store.embeddings()])
+    near = angular_error_deg(table.cameras[:, None], keep[None]).min(axis=1) < 1e-3
+    for record in collection.store.list_models():
+        rows = near & (table.model_ids == record.model_id)
+        copy.put_model(record, table.cameras[rows], vectors[rows], [None] * int(rows.sum()))
+    copy.save()
+    return copy
+
+
+def _split(targets: list[EvalTarget], n_queries: int, seed: int, panoramas_dir: Path) -> EvaluationSplit:
+    """Models common to every target's index; cameras off the first target's view grid."""
+    common = set.intersection(*map(_model_ids, targets))
+    config = targets[0].collection.view_config
+    panoramas = sorted(p.name for p in Path(panoramas_dir).glob("*.exr"))
+    return make_split(sorted(common), view_cameras(config), panoramas, n_queries, seed,
+                      (config.polar_min_deg, config.polar_max_deg))
+
+
+def _model_ids(target: EvalTarget) -> set[str]:
+    return set(target.collection.store.view_counts())
+
+
+def _images(split: EvaluationSplit, collection: Collection, panoramas_dir: Path, workers: int,
+            ) -> dict[str, np.ndarray]:
+    """Query images per set (n, S, S, 3) uint8 at the index's view size; render and photo share renders."""
+    records = {m.model_id: m for m in collection.store.list_models()}
+    render, heldout = split.sets["render"], split.sets["heldout_models"]
+    rgba = render_queries(render + heldout, records, collection.view_config.size_px, workers)
+    return {"render": compose(render, rgba[:len(render)], None),
+            "photo": compose(split.sets["photo"], rgba[:len(render)], panoramas_dir),
+            "heldout_models": compose(heldout, rgba[len(render):], None)}
+
+
+def _evaluate_target(target: EvalTarget, split: EvaluationSplit, images: dict[str, np.ndarray]) -> dict:
+    searcher = Searcher(target.collection, target.embedder)
+    started = time.perf_counter()
+    outcomes = evaluate_sets(searcher, split.sets, images, target.label)
+    if target.refiner is not None:
+        for name in ("render", "photo"):
+            outcomes[name] = target.refiner(searcher, images[name], split.sets[name], outcomes[name])
+    store = target.collection.store
+    counts = {"models": len(store.view_counts()), "views": store.count_views()}
+    return {"notes": target.notes, "embedder": asdict(target.embedder.info), "index": {
+                "counts": counts, "views": target.collection.manifest["views"]},
+            "seconds": round(time.perf_counter() - started, 1),
+            "sets": {name: summarise(o) for name, o in outcomes.items()},
+            "queries": {name: outcomes_json(o) for name, o in outcomes.items()}}
+
+
+def _split_info(split: EvaluationSplit) -> dict:
+    return {"heldout_models": split.heldout_models, "test_panoramas": split.test_panoramas,
+            "train_panoramas": split.train_panoramas, "polar_range_deg": split.polar_range_deg,
+            "min_grid_distance_deg": split.min_grid_distance_deg}
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+METHOD = """\
+# Evaluation
+
+Regenerate with `photo2cad evaluate` (options: `--embedders`, `--queries`, `--seed`, `--level`,
+`--refine`); per-query results, the split and the plots are written to `docs/evaluation_*`.
+
+How the test sets are made (`index/splits.py`, seeded, saved as `docs/evaluation_split.json`):
+
+- **render**: random cameras (area-uniform Monte Carlo in the index's polar range, at least 2 deg away
+  from every grid camera, so never an indexed view) of indexed models, rendered like the index (white
+  background, default lighting).
+- **photo**: the same model/camera pairs composited on random perspective crops of HDRI panoramas that
+  are kept out for testing (the others are left for training), then brightness/contrast/saturation
+  jitter (x0.8-1.2) and a Gaussian blur (0-1 px). These are **synthetic photo-like images, not real
+  photographs**. Lighting is *not* randomised: `render.pool.RenderJob` has no lighting option.
+- **heldout_models**: random cameras of a seeded 20 % of the models (to be excluded from CNN training).
+  The transfer embedders have these models in their index, so the query's own model is removed from
+  the ranked results before scoring: for nearest-neighbour search this equals an index without it.
+  Meaningful metric: seat-kind accuracy; top-1/top-5 are 0 by construction and the pose error is that
+  of another model in the same canonical frame.
+
+Metrics (`index/evaluate.py`): top-1/top-5 model accuracy; seat-kind accuracy (softmax vote over the
+top 50 models, as the API does; models without a kind are skipped); angular error between the true
+camera and the top-1 model's pose estimate, over all queries and over the correctly retrieved ones;
+Acc@30 = fraction with error <= 30 deg. "icosphere N" is the view grid of the index (level 2: 82
+views per model in the polar range 20-90 deg, spacing ~16 deg; level 1: 24 views, ~32 deg). Level-1
+rows of an embedder whose index is level 2 use a copy of that index reduced to the level-1 cameras
+(`coarser_copy`), so they compare like for like with indexes built at level 1.
+"""
+
+
+def markdown(results: dict) -> str:
+    """The results as Markdown: method, config, one table per test set, reference figures."""
+    config = results["config"]
+    split = config.get("split", {})
+    lines = [METHOD, "## Results", "",
+             f"Date: {results['date']}. Machine: {results['machine']}. Seed {config['seed']}, "
+             f"{config['queries_per_set']} queries per set, drawn from the "
+             f"{config.get('models_in_every_index', '?')} models present in every index. Test panoramas: "
+             f"{', '.join(split.get('test_panoramas', []))}; held-out models: "
+             f"{len(split.get('heldout_models', []))}.", ""]
+    lines += [f"- {label}: {_describe(t)}" for label, t in results["targets"].items()] + [""]
+    for name in SET_NAMES:
+        lines += [f"### {SET_TITLES[name]}", "", _table(results, name), ""]
+    lines += ["Seed reference (mean angular error on rendered test views): "
+              + "; ".join(f"{k}: {v:.2f} deg" for k, v in results["reference_mean_error_deg"].items()), ""]
+    return "\n".join(lines)
+
+
+def _describe(target: dict) -> str:
+    counts, embedder = target.get("index", {}).get("counts", {}), target.get("embedder", {})
+    return (f"{embedder.get('weights', '?')}, layer {embedder.get('layer', '?')}, "
+            f"{embedder.get('input_size_px', '?')} px; index of {counts.get('models', '?')} models / "
+            f"{counts.get('views', '?')} views; {target.get('seconds', '?')} s. {target.get('notes', '')}")
+
+
+def _table(results: dict, set_name: str) -> str:
+    rows = ["| embedder / index | top-1 | top-5 | seat kind | mean err | median err | mean err (top-1 right)"
+            " | Acc@30 | refined mean err (before -> after) |", "|---" * 9 + "|"]
+    for label, target in results["targets"].items():
+        s = target["sets"][set_name]
+        refined = s.get("refined")
+        refined_text = (f"{refined['before']['mean_deg']:.1f} -> {refined['after']['mean_deg']:.1f}"
+                        if refined else "-")
+        rows.append(f"| {label} | {s['top1']:.2f} | {s['top5']:.2f} | {s['seat_kind']:.2f} | "
+                    f"{s['pose']['mean_deg']:.1f} | {s['pose']['median_deg']:.1f} | "
+                    f"{s['pose_correct']['mean_deg']:.1f} (n={s['pose_correct']['n']}) | "
+                    f"{s['pose']['acc_at_30']:.2f} | {refined_text} |")
+    return "\n".join(rows)
+
+
+def plot_errors(results: dict, path: Path) -> None:
+    """Cumulative distribution of the top-1 pose error per target, one panel per test set."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(SET_NAMES), figsize=(5 * len(SET_NAMES), 4), sharey=True)
+    for axis, name in zip(axes, SET_NAMES):
+        for label, target in results["targets"].items():
+            errors = np.sort([q["pose_error_deg"] for q in target["queries"][name]])
+            axis.step(errors, np.arange(1, len(errors) + 1) / max(len(errors), 1), where="post", label=label)
+        axis.axvline(30, color="grey", linestyle=":")
+        axis.set(title=name, xlabel="angular error of the top-1 pose (deg)", xlim=(0, 180))
+    axes[0].set_ylabel("fraction of queries")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _example_strip(images: dict[str, np.ndarray], path: Path, per_set: int = 6) -> None:
+    """First few query images of each set, one row per set."""
+    rows = [np.concatenate(list(images[name][:per_set]), axis=1) for name in SET_NAMES if len(images[name])]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)

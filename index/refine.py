@@ -1,0 +1,111 @@
+"""Pose refinement beyond the view grid: render the retrieved model around the estimate, keep the best.
+
+Render-and-compare, coarse to fine: each round renders the model from the current camera and a ring of
+cameras `radius` degrees around it, embeds the renders and moves to the one most similar to the query.
+The cost is fixed (rounds x (ring + 1) renders and embeddings per query), so the time is bounded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Iterator
+
+import numpy as np
+
+from index.evaluate import QueryOutcome
+from index.search import Searcher
+from index.splits import Query
+from index.store import ModelRecord
+from render.backgrounds import composite
+from render.cameras import angular_error_deg
+from render.pool import RenderJob, RenderResult, render_jobs
+
+WHITE = (255, 255, 255)
+
+
+def ring_cameras(center: np.ndarray, radius_deg: float, count: int = 6) -> np.ndarray:
+    """center (3,) and `count` cameras at `radius_deg` from it, evenly spread around it.
+    Returns (count + 1, 3) float64 unit rows, the centre first."""
+    c = np.asarray(center, dtype=np.float64)
+    c = c / np.linalg.norm(c)
+    helper = np.array([0.0, 1.0, 0.0]) if abs(c[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    u = np.cross(helper, c)
+    u /= np.linalg.norm(u)
+    v = np.cross(c, u)
+    angles = 2 * np.pi * np.arange(count) / count
+    r = np.radians(radius_deg)
+    ring = np.cos(r) * c + np.sin(r) * (np.cos(angles)[:, None] * u + np.sin(angles)[:, None] * v)
+    return np.vstack([c, ring])
+
+
+class RenderSession:
+    """One spawned render worker kept alive between calls (render.pool fed one job at a time), so a
+    query pays for loading its mesh and rendering, not for starting a process. close() when done."""
+
+    def __init__(self) -> None:
+        self._pending: deque[RenderJob] = deque()
+        self._results: Iterator[RenderResult] | None = None
+
+    def _feed(self) -> Iterator[RenderJob]:
+        while self._pending:  # render() always queues a job before asking for its result
+            yield self._pending.popleft()
+
+    def render(self, job: RenderJob) -> RenderResult:
+        self._pending.append(job)
+        if self._results is None:
+            self._results = render_jobs(self._feed(), workers=1)
+        return next(self._results)
+
+    def close(self) -> None:
+        if self._results is not None:
+            self._results.close()
+            self._results = None
+
+
+def refine_camera(session: RenderSession, searcher: Searcher, record: ModelRecord, query: np.ndarray,
+                  camera: np.ndarray, radii_deg: tuple[float, ...] = (8.0, 4.0), ring: int = 6) -> np.ndarray:
+    """The camera (3,) whose render of `record` best matches the query embedding (d,) float32,
+    searched around `camera` (3,) one ring per radius. Falls back to `camera` if rendering fails."""
+    best = np.asarray(camera, dtype=np.float64)
+    size_px = searcher.collection.view_config.size_px
+    extra = record.extra or {}
+    for radius in radii_deg:
+        cameras = ring_cameras(best, radius, ring)
+        result = session.render(RenderJob(record.model_id, record.file_path, extra.get("rotation"),
+                                          extra.get("size"), cameras, size_px))
+        if result.error is not None:
+            return best
+        similarities = searcher.embed(composite(result.images, WHITE)) @ query
+        best = cameras[int(np.argmax(similarities))]
+    return best
+
+
+@dataclasses.dataclass
+class RenderCompareRefiner:
+    """Refines the top-1 pose of every outcome (evaluation hook of index.evaluation_report)."""
+
+    radii_deg: tuple[float, ...] = (8.0, 4.0)
+    ring: int = 6
+
+    def __call__(self, searcher: Searcher, images: np.ndarray, queries: list[Query],
+                 outcomes: list[QueryOutcome]) -> list[QueryOutcome]:
+        session = RenderSession()
+        try:
+            return [self._one(session, searcher, image, q, o)
+                    for image, q, o in zip(images, queries, outcomes)]
+        finally:
+            session.close()
+
+    def _one(self, session: RenderSession, searcher: Searcher, image: np.ndarray, query: Query,
+             outcome: QueryOutcome) -> QueryOutcome:
+        if outcome.estimated_camera is None:
+            return outcome
+        started = time.perf_counter()
+        record = searcher.models[outcome.ranked_models[0]]
+        camera = refine_camera(session, searcher, record, searcher.embed(image[None])[0],
+                               np.asarray(outcome.estimated_camera), self.radii_deg, self.ring)
+        error = float(angular_error_deg(np.asarray(query.camera), camera))
+        return dataclasses.replace(outcome, refined_error_deg=error,
+                                   refine_seconds=time.perf_counter() - started)
