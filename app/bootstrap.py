@@ -9,9 +9,10 @@ from importlib import metadata
 from pathlib import Path
 
 from app.settings import Settings
-from index.build import BuildReport, ModelSource, index_models, remove_models
+from index.build import BuildReport, index_models, remove_models
 from index.catalogue import CatalogueEntry, build_catalogue
 from index.collection import Collection, CollectionError
+from index.sources import source_from_entry, user_sources
 from models.embedder import Embedder, EmbedderInfo
 from models.weights import prepare_weights
 from render.debian import fetch_deb
@@ -87,19 +88,22 @@ def ensure_index(settings: Settings, limit: int | None = None,
 
 def add_files(settings: Settings, paths: Sequence[Path], model_id: str | None = None,
               name: str | None = None, seat_kind: str | None = None, licence: str | None = None,
-              creator: str | None = None, embedder: Embedder | None = None) -> BuildReport:
-    """Index user CAD files; ids default to the file name without extension."""
-    missing = [str(p) for p in paths if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"no such file: {', '.join(missing)}")
-    sources = [ModelSource(model_id or Path(p).stem, Path(p).resolve(), name or Path(p).stem, seat_kind,
-                           licence=licence, creator=creator, source="user") for p in paths]
+              creator: str | None = None, embedder: Embedder | None = None, id_from: str = "name",
+              workers: int | None = None) -> BuildReport:
+    """Index user CAD files and .sh3f libraries; folders are walked. Ids default to the file name
+    without extension (id_from="path": the path below the folder given)."""
+    found = user_sources(paths, settings.resolved_index_dir / "sources", id_from=id_from, model_id=model_id,
+                         name=name, seat_kind=seat_kind, licence=licence, creator=creator,
+                         packages_dir=settings.packages_dir)
     embedder = embedder or load_embedder(settings)
     collection = open_collection(settings, embedder)
     try:
-        return index_models(collection, embedder, sources, workers=settings.render_workers)
+        report = index_models(collection, embedder, found.models,
+                              workers=settings.render_workers if workers is None else workers)
     finally:
         collection.close()
+    report.failed[:0] = found.failed
+    return report
 
 
 def remove(settings: Settings, model_ids: Sequence[str]) -> int:
@@ -114,15 +118,6 @@ def require_index(settings: Settings) -> None:
     if not (settings.resolved_index_dir / "manifest.json").exists():
         raise CollectionError(f"no index at {settings.resolved_index_dir}: run `photo2cad index build` "
                               "(or `photo2cad serve --build-if-missing`)")
-
-
-def source_from_entry(entry: CatalogueEntry) -> ModelSource:
-    return ModelSource(
-        model_id=entry.model_id, path=Path(entry.model_path), name=entry.name, seat_kind=entry.seat_kind,
-        category=entry.category, licence=entry.licence, creator=entry.creator, source=entry.source,
-        rotation=entry.rotation, size=tuple(entry.size_cm) if entry.size_cm else None,
-        extra={"icon_path": str(entry.icon_path) if entry.icon_path else None, "tags": entry.tags},
-    )
 
 
 def versions() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The `photo2cad` command: setup, index build/add/remove/list/stats, search, serve."""
+"""The `photo2cad` command: setup, index build/add/remove/list/stats, search, serve, evaluate."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     search.set_defaults(handler=_search)
 
     _index_parser(commands.add_parser("index", help="build and edit the index"))
+    _evaluate_parser(commands.add_parser("evaluate", help="measure retrieval and pose accuracy"))
     return parser
 
 
@@ -59,11 +60,17 @@ def _index_parser(index: argparse.ArgumentParser) -> None:
     build.add_argument("--limit", type=int, default=None, help="index only the first N models")
     build.set_defaults(handler=_index_build)
 
-    add = commands.add_parser("add", help="add CAD files (OBJ, GLB/glTF, STL, PLY, OFF)")
-    add.add_argument("paths", nargs="+", type=Path)
-    add.add_argument("--id", dest="model_id", help="model id (one file only); default: the file name")
+    add = commands.add_parser("add", help="add CAD files and folders (OBJ, GLB/glTF, STL, PLY, OFF, "
+                              "Sweet Home 3D .sh3f libraries); unchanged files are skipped (resumable)")
+    add.add_argument("paths", nargs="+", type=Path, metavar="PATH_OR_DIR", help="files, or folders to walk")
+    add.add_argument("--id", dest="model_id", help="model id (one file only); default: see --id-from")
+    add.add_argument("--id-from", choices=("name", "path"), default="name",
+                     help="ids from the file name, or from the path below the folder given (use it when "
+                          "two files share a name)")
     add.add_argument("--name", help="display name; default: the file name")
-    add.add_argument("--category", help="seat kind, e.g. chair, armchair, sofa, stool, bench")
+    add.add_argument("--category", help="seat kind, e.g. chair, armchair, sofa, stool, bench; .sh3f "
+                                        "default: the catalogue rule, non-seats skipped")
+    add.add_argument("--workers", type=int, default=None, help="render processes (default: settings)")
     add.add_argument("--licence")
     add.add_argument("--creator")
     add.set_defaults(handler=_index_add)
@@ -73,7 +80,9 @@ def _index_parser(index: argparse.ArgumentParser) -> None:
     remove.set_defaults(handler=_index_remove)
 
     commands.add_parser("list", help="list indexed models").set_defaults(handler=_index_list)
-    commands.add_parser("stats", help="index statistics").set_defaults(handler=_index_stats)
+    stats = commands.add_parser("stats", help="index statistics")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.set_defaults(handler=_index_stats)
 
 
 def _setup(args: argparse.Namespace, settings: Settings) -> None:
@@ -91,7 +100,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     if args.build_if_missing:
         bootstrap.ensure_index(settings)
     bootstrap.require_index(settings)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    # access_log off: the app writes one JSON line per request itself (app/requestlog.py)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> None:
@@ -118,7 +128,8 @@ def _index_add(args: argparse.Namespace, settings: Settings) -> int:
     if args.model_id and len(args.paths) > 1:
         raise ValueError("--id names one model: give a single file with it")
     report = bootstrap.add_files(settings, args.paths, model_id=args.model_id, name=args.name,
-                                 seat_kind=args.category, licence=args.licence, creator=args.creator)
+                                 seat_kind=args.category, licence=args.licence, creator=args.creator,
+                                 id_from=args.id_from, workers=args.workers)
     return _print_report(report)
 
 
@@ -151,8 +162,113 @@ def _index_stats(args: argparse.Namespace, settings: Settings) -> None:
     from index.collection import Collection
 
     collection = Collection.open(settings.resolved_index_dir)
-    stats = {"path": str(collection.root), "vectors": collection.vectors.ntotal, **collection.manifest}
-    print(json.dumps(stats, indent=2, default=str))
+    stats = collection.stats()
+    collection.close()
+    if args.json:
+        stats["seat_kinds"] = {str(kind): list(n) for kind, n in stats["seat_kinds"].items()}
+        print(json.dumps(stats, indent=2, default=str))
+        return
+    print(_stats_text(stats))
+
+
+def _stats_text(stats: dict) -> str:
+    embedder, views, size = stats["embedder"], stats["views_config"], stats["bytes"]
+    lines = [f"index      {stats['path']}",
+             f"models     {stats['models']} ({stats['views']} views; vectors in FAISS: {stats['vectors']})",
+             (f"embedder   {embedder['name']}/{embedder['layer']}, {stats['dim']}-d, "
+              f"input {embedder['input_size_px']} px"),
+             f"faiss      {stats['faiss_factory']}",
+             (f"views      {views['sampling']} {views['count']}, {views['size_px']} px, polar "
+              f"{views['polar_min_deg']:g}-{views['polar_max_deg']:g} deg; per model: "
+              f"{', '.join(map(str, stats['views_per_model'])) or '-'}"),
+             "on disk    " + ", ".join(f"{k} {_megabytes(v)}" for k, v in size.items())
+             + f" (total {_megabytes(sum(size.values()))})",
+             "seat kind  models  views"]
+    for kind, (models, n_views) in sorted(stats["seat_kinds"].items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"  {kind or '(none)':<9}{models:>6}{n_views:>7}")
+    return "\n".join(lines)
+
+
+def _megabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB"
+
+
+def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:
+    evaluate.add_argument("--embedders", default="efficientnet_lite0,inception_v3",
+                          help="comma-separated; the configured one uses its index, others an index in "
+                               "data_dir/index/<name> or, if missing, one built at icosphere --level")
+    evaluate.add_argument("--queries", type=int, default=50, help="queries per test set")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--out", type=Path, default=Path("EVALUATION.md"))
+    evaluate.add_argument("--artefacts", type=Path, default=Path("docs"),
+                          help="folder for the split, per-query JSON and plots")
+    evaluate.add_argument("--level", type=int, default=1,
+                          help="icosphere level of indexes built for the evaluation; the configured index "
+                               "is also evaluated on a copy reduced to this level (like for like)")
+    evaluate.add_argument("--no-random-baseline", dest="random_baseline", action="store_false",
+                          help="skip random-init Lite0 (needs its own index at --level)")
+    evaluate.add_argument("--refine", action="store_true",
+                          help="also measure render-and-compare pose refinement (configured embedder)")
+    evaluate.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
+    from app import bootstrap
+    from index.evaluation_report import run_evaluation
+
+    targets = []
+    for name in filter(None, args.embedders.split(",")):
+        targets += _evaluation_targets(settings, name, args.level)
+    if args.random_baseline:
+        targets.append(_random_baseline_target(settings, args.level))
+    if args.refine:
+        from index.refine import RenderCompareRefiner
+
+        targets[0].refiner = RenderCompareRefiner()
+    results = run_evaluation(targets, args.queries, args.seed, bootstrap.hdri_dir(settings), args.out,
+                             args.artefacts, workers=settings.render_workers)
+    for label, target in results["targets"].items():
+        summary = {name: {k: round(s[k], 3) for k in ("top1", "top5", "seat_kind")}
+                   | {"mean_err_deg": round(s["pose"]["mean_deg"], 2)} for name, s in target["sets"].items()}
+        print(label, json.dumps(summary))
+    print(f"wrote {args.out} and {args.artefacts}/evaluation_*")
+
+
+def _evaluation_targets(settings: Settings, name: str, level: int) -> list:
+    """The configured embedder's index (and its copy at `level`), or another embedder's index."""
+    from app import bootstrap
+    from index.collection import Collection
+    from index.evaluation_report import EvalTarget, coarser_copy
+
+    if name == settings.embedder:
+        bootstrap.require_index(settings)
+        collection, embedder = Collection.open(settings.resolved_index_dir), bootstrap.load_embedder(settings)
+        level_copy = coarser_copy(collection, level, settings.data_dir / "index" / f"{name}_l{level}_copy")
+        return [EvalTarget(f"{name} (icosphere {collection.view_config.count})", collection, embedder),
+                EvalTarget(f"{name} (icosphere {level})", level_copy, embedder)]
+    own = settings.model_copy(update={"embedder": name, "embedder_layer": None,
+                                      "index_dir": settings.data_dir / "index" / name})
+    if not (own.resolved_index_dir / "manifest.json").exists():
+        own = own.model_copy(update={"view_count": level,
+                                     "index_dir": settings.data_dir / "index" / f"{name}_l{level}"})
+        bootstrap.ensure_index(own)  # builds, or finishes an interrupted build
+    collection = Collection.open(own.resolved_index_dir)
+    return [EvalTarget(f"{name} (icosphere {collection.view_config.count})", collection,
+                       bootstrap.load_embedder(own))]
+
+
+def _random_baseline_target(settings: Settings, level: int):
+    from app import bootstrap
+    from index.collection import Collection
+    from index.evaluation_report import EvalTarget
+    from models.transfer import build_embedder
+
+    own = settings.model_copy(update={"embedder": "efficientnet_lite0", "view_count": level, "index_dir":
+                                      settings.data_dir / "index" / f"efficientnet_lite0_random_l{level}"})
+    embedder = build_embedder("efficientnet_lite0", own.weights_dir, weights="random")
+    bootstrap.ensure_index(own, embedder=embedder)
+    return EvalTarget(f"efficientnet_lite0 random init (icosphere {level})",
+                      Collection.open(own.resolved_index_dir), embedder, "random-initialisation baseline")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,21 @@
 """Indexing pipeline: CAD files -> rendered views (worker processes) -> embeddings -> collection.
 
 Incremental and idempotent: a model whose content hash is already stored is skipped; a changed file
-replaces its model. Resumable: each model commits in its own transaction, so an interrupted run keeps
-every model finished before the interruption and the next run carries on from there.
+replaces its model. Resumable: each model commits in its own transaction, so an interrupted run (Ctrl-C
+or kill -9) keeps every model finished before the interruption and the next run carries on from there.
+Views are written to views/<model>/<content hash>/ before the commit, so an interrupted update never
+overwrites the images of the stored version; folders no model refers to are swept at the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import queue
 import shutil
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +34,7 @@ from render.pool import RenderJob, RenderResult, render_jobs
 log = logging.getLogger(__name__)
 SAVE_EVERY_MODELS = 20
 VIEW_BACKGROUND = (255, 255, 255)
+_POLL_SECONDS = 0.2  # how often blocked queue calls look for a writer error or a stop request
 
 
 @dataclass
@@ -69,27 +76,97 @@ def view_cameras(config: ViewConfig) -> np.ndarray:
 
 def index_models(collection: Collection, embedder: Embedder, sources: Sequence[ModelSource],
                  workers: int = 2, progress: bool = True) -> BuildReport:
-    """Render, embed and store every source not already indexed with the same content hash."""
+    """Render, embed and store every source not already indexed with the same content hash.
+
+    The main thread only hands render results over, so a worker gets its next job as soon as it is
+    done; embedding and storing run in a writer thread behind a queue of `workers` results.
+    """
     collection.check_embedder(embedder.info)
     report = BuildReport()
     todo = _pending(collection, sources, report)
-    config = collection.view_config
-    cameras = view_cameras(config)
-    jobs = (RenderJob(s.model_id, str(s.path), s.rotation, list(s.size) if s.size else None, cameras,
-                      config.size_px) for s, _ in todo.values())
+    sweep_views(collection)
+    cameras = view_cameras(collection.view_config)
     bar = tqdm(total=len(todo), unit="model", desc="indexing", disable=not progress)
+    stored = itertools.count(1)
+
+    def store(result: RenderResult) -> None:
+        source, file_hash = todo[result.key]
+        _store_result(collection, embedder, source, file_hash, result, cameras, report)
+        bar.update(1)
+        bar.set_postfix(views=report.views, failed=len(report.failed))
+        if next(stored) % SAVE_EVERY_MODELS == 0:
+            collection.save()
+
+    writer = _Writer(store, depth=max(1, workers))
     try:
-        for done, result in enumerate(render_jobs(jobs, workers), start=1):
-            source, file_hash = todo[result.key]
-            _store_result(collection, embedder, source, file_hash, result, cameras, report)
-            bar.update(1)
-            bar.set_postfix(views=report.views, failed=len(report.failed))
-            if done % SAVE_EVERY_MODELS == 0:
-                collection.save()
+        if todo:  # no worker start-up when everything is up to date
+            jobs = _jobs(todo, cameras, collection.view_config)
+            with contextlib.closing(render_jobs(jobs, workers)) as results:
+                for result in results:
+                    writer.put(result)
+        writer.finish()
     finally:
+        writer.stop()
         bar.close()
         collection.save()
     return report
+
+
+def _jobs(todo: dict[str, tuple[ModelSource, str]], cameras: np.ndarray, config: ViewConfig,
+          ) -> Iterator[RenderJob]:
+    for source, _ in todo.values():
+        yield RenderJob(source.model_id, str(source.path), source.rotation,
+                        list(source.size) if source.size else None, cameras, config.size_px)
+
+
+class _Writer:
+    """Runs `store(result)` for queued results in one thread. `stop` lets the model in hand finish
+    (a model is stored whole or not at all) and drops the queued ones."""
+
+    def __init__(self, store: Callable[[RenderResult], None], depth: int) -> None:
+        self._store = store
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="photo2cad-index-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, result: RenderResult | None) -> None:
+        """Queue a result (None: no more). Blocks while the queue is full; re-raises a writer error."""
+        while True:
+            self._raise_error()
+            try:
+                self._queue.put(result, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        self.put(None)
+        self._thread.join()
+        self._raise_error()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                result = self._queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if result is None:
+                return
+            try:
+                self._store(result)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+                self._error = exc
+                return
 
 
 def _pending(collection: Collection, sources: Iterable[ModelSource], report: BuildReport,
@@ -117,18 +194,21 @@ def _store_result(collection: Collection, embedder: Embedder, source: ModelSourc
         return
     rgb = composite(result.images, VIEW_BACKGROUND)
     embeddings = embedder.embed(rgb)
-    image_paths = _save_views(collection, source, rgb)
+    folder = collection.views_dir(source.model_id) / file_hash[:16]
+    image_paths = _save_views(collection, source, folder, rgb)
     existed = collection.store.file_hash(source.model_id) is not None
-    collection.put_model(_record(source, file_hash, collection), cameras, embeddings, image_paths)
+    collection.put_model(_record(source, file_hash, collection, folder), cameras, embeddings, image_paths)
+    _keep_only(folder)
     (report.updated if existed else report.added).append(source.model_id)
     report.views += len(rgb)
 
 
-def _save_views(collection: Collection, source: ModelSource, rgb: np.ndarray) -> list[str]:
-    """Writes views/<model>/NNN.jpg and model.glb (the normalised mesh, for the 3D viewer).
+def _save_views(collection: Collection, source: ModelSource, folder: Path, rgb: np.ndarray) -> list[str]:
+    """Writes folder/NNNN.jpg and folder/model.glb (the normalised mesh, for the 3D viewer); folder is
+    per content hash, so the views of the stored version stay intact until the new one commits.
     Returns the image paths relative to the collection root."""
-    folder = collection.views_dir(source.model_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # debris of an interrupted run: start clean
+    folder.mkdir(parents=True)
     paths = []
     for i, image in enumerate(rgb):
         path = folder / f"{i:04d}.jpg"
@@ -136,6 +216,34 @@ def _save_views(collection: Collection, source: ModelSource, rgb: np.ndarray) ->
         paths.append(str(path.relative_to(collection.root)))
     _export_glb(source, folder / "model.glb")
     return paths
+
+
+def _keep_only(folder: Path) -> None:
+    """Delete everything in the model's views dir but `folder` (the committed version)."""
+    for entry in folder.parent.iterdir():
+        if entry != folder:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def sweep_views(collection: Collection) -> int:
+    """Delete view folders that no stored model refers to (left by interrupted runs) and stale temp
+    files of atomic writes. Returns the number of folders removed."""
+    for tmp in collection.root.glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
+    views = collection.root / "views"
+    if not views.is_dir():
+        return 0
+    paths = [p for p in collection.store.view_table().image_paths if p]
+    paths += [r.extra["glb_path"] for r in collection.store.list_models() if r.extra.get("glb_path")]
+    referenced = {(collection.root / p).parent for p in paths}
+    removed = 0
+    for model_dir in (d for d in views.iterdir() if d.is_dir() and d not in referenced):
+        for version in (v for v in model_dir.iterdir() if v.is_dir() and v not in referenced):
+            shutil.rmtree(version)
+            removed += 1
+        if not any(model_dir.iterdir()):
+            model_dir.rmdir()
+    return removed
 
 
 def _export_glb(source: ModelSource, path: Path) -> None:
@@ -146,8 +254,8 @@ def _export_glb(source: ModelSource, path: Path) -> None:
         log.warning("%s: no GLB for the 3D viewer (%s)", source.model_id, exc)
 
 
-def _record(source: ModelSource, file_hash: str, collection: Collection) -> ModelRecord:
-    glb = collection.views_dir(source.model_id) / "model.glb"
+def _record(source: ModelSource, file_hash: str, collection: Collection, folder: Path) -> ModelRecord:
+    glb = folder / "model.glb"
     extra = dict(source.extra, glb_path=str(glb.relative_to(collection.root)) if glb.exists() else None)
     if source.rotation is not None:
         extra["rotation"] = source.rotation

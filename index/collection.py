@@ -62,7 +62,7 @@ class Collection:
 
     @classmethod
     def create(cls, root: Path, embedder: EmbedderInfo, views: ViewConfig, factory: str = "Flat",
-               versions: dict | None = None) -> "Collection":
+               versions: dict | None = None) -> Collection:
         root = Path(root)
         if (root / "manifest.json").exists():
             raise CollectionError(f"an index already exists at {root}")
@@ -77,10 +77,13 @@ class Collection:
         return collection
 
     @classmethod
-    def open(cls, root: Path) -> "Collection":
+    def open(cls, root: Path) -> Collection:
         """Open and verify: the FAISS index is rebuilt from the store if their view ids disagree."""
         root = Path(root)
         manifest = _read_manifest(root)
+        if manifest.get("counts", {}).get("views") and not (root / "metadata.sqlite").exists():
+            # Never answer from an empty store that SQLite would silently create in its place.
+            raise CollectionError(f"index at {root} lost its metadata.sqlite: restore it or rebuild the index")
         store = MetadataStore(root / "metadata.sqlite")
         dim, factory = int(manifest["embedder"]["dim"]), manifest["faiss_factory"]
         vectors = _load_or_rebuild(root / "vectors.faiss", store, dim, factory)
@@ -93,7 +96,7 @@ class Collection:
 
     @classmethod
     def open_or_create(cls, root: Path, embedder: EmbedderInfo, views: ViewConfig, factory: str,
-                       versions: dict | None = None) -> "Collection":
+                       versions: dict | None = None) -> Collection:
         if (Path(root) / "manifest.json").exists():
             collection = cls.open(root)
             collection.check_embedder(embedder)
@@ -160,6 +163,21 @@ class Collection:
     def close(self) -> None:
         self.store.close()
 
+    def stats(self) -> dict:
+        """Counts (per seat kind too), vector index and embedder, view settings, sizes on disk in bytes."""
+        counts = self.store.view_counts()
+        return {
+            "path": str(self.root), "models": len(counts), "views": self.store.count_views(),
+            "vectors": self.vectors.ntotal, "views_per_model": sorted(set(counts.values())),
+            "seat_kinds": self.store.seat_kind_counts(), "faiss_factory": self.vectors.factory,
+            "dim": self.vectors.dim, "embedder": self.manifest["embedder"], "views_config": self.manifest["views"],
+            "created_at": self.manifest.get("created_at"), "updated_at": self.manifest.get("updated_at"),
+            "bytes": {"metadata": _size(self.root.glob("metadata.sqlite*")),
+                      "vectors": _size([self.root / "vectors.faiss"]),
+                      "views": _size((self.root / "views").rglob("*")),
+                      "sources": _size((self.root / "sources").rglob("*"))},
+        }
+
 
 def _load_or_rebuild(path: Path, store: MetadataStore, dim: int, factory: str) -> VectorIndex:
     if path.exists():
@@ -206,6 +224,10 @@ def _write_json_atomic(path: Path, data: dict) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _size(paths) -> int:
+    return sum(p.stat().st_size for p in paths if p.is_file())
 
 
 def safe_name(model_id: str) -> str:

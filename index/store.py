@@ -216,6 +216,14 @@ class MetadataStore:
             yield ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
             last = int(ids[-1])
 
+    def seat_kind_counts(self) -> dict[str | None, tuple[int, int]]:
+        """{seat kind (None = unknown): (models, views)}."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT m.seat_kind, COUNT(DISTINCT m.model_id), COUNT(v.view_id) FROM models m "
+                "LEFT JOIN views v ON v.model_id = m.model_id GROUP BY m.seat_kind").fetchall()
+        return {kind: (int(models), int(views)) for kind, models, views in rows}
+
     # -- key/value metadata ---------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:

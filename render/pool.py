@@ -7,7 +7,10 @@ the workers or, for workers=0, on first use.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing as mp
+import os
 import queue
 import signal
 import sys
@@ -22,6 +25,7 @@ import numpy as np
 from render.mesh import load_scene
 
 WORKER_NAME = "photo2cad-render-worker"
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _POLL_SECONDS = 0.5  # how often a waiting parent checks for crashed workers
 
 
@@ -102,10 +106,22 @@ class _RendererCache:
 def _worker_main(inbox: Any, outbox: Any, slot: int) -> None:
     """Worker loop: render jobs from `inbox` until None, answering (slot, result) on `outbox`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates workers
+    _exit_with_parent()
     renderers = _RendererCache()
     while (job := inbox.get()) is not None:
         outbox.put((slot, renderers.render(job)))
     renderers.close()
+
+
+def _exit_with_parent() -> None:
+    """Ask Linux to SIGTERM this worker when its parent dies (e.g. kill -9 of an indexing run), so no
+    orphaned renderer keeps running; elsewhere the parent's normal shutdown path still stops it."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        parent = mp.parent_process()
+        if parent is not None and os.getppid() != parent.pid:  # it died before prctl took effect
+            os._exit(1)
 
 
 @contextlib.contextmanager

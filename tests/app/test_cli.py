@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ def _cli(*args: str, settings=None, data_dir=None, timeout: int = 300) -> subpro
                    PHOTO2CAD_INDEX_DIR=str(settings.resolved_index_dir))
     if data_dir:
         env["PHOTO2CAD_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, check=False,
                           env=env, timeout=timeout)
 
 
@@ -48,7 +49,13 @@ def test_list_and_stats_on_the_tiny_index(tiny_index_settings):
     listing = _cli("index", "list", settings=tiny_index_settings)
     assert listing.returncode == 0 and "test#stool" in listing.stdout and "views" in listing.stdout
     stats = _cli("index", "stats", settings=tiny_index_settings)
-    assert stats.returncode == 0 and '"faiss_factory": "Flat"' in stats.stdout
+    assert stats.returncode == 0 and "faiss      Flat" in stats.stdout
+    assert "models     3 (" in stats.stdout and "efficientnet_lite0" in stats.stdout
+    for kind in ("chair", "stool", "sofa"):
+        assert f"  {kind:<9}     1" in stats.stdout
+    as_json = json.loads(_cli("index", "stats", "--json", settings=tiny_index_settings).stdout)
+    assert as_json["models"] == 3 and as_json["vectors"] == as_json["views"] == 3 * as_json["views_per_model"][0]
+    assert as_json["seat_kinds"]["chair"][0] == 1 and as_json["bytes"]["views"] > 0
 
 
 @pytest.fixture
@@ -79,6 +86,20 @@ def test_cli_add_of_a_bad_file_exits_non_zero(index_copy, tmp_path):
     assert "failed: empty" in result.stderr and "Traceback" not in result.stderr
     missing = _cli("index", "add", str(tmp_path / "nope.obj"), settings=index_copy)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_cli_add_of_a_folder_keeps_going_past_bad_files(index_copy, tiny_cad_dir, tmp_path):
+    folder = tmp_path / "shop"
+    (folder / "stools").mkdir(parents=True)
+    shutil.copy(tiny_cad_dir / "stool.ply", folder / "stools" / "stool.ply")
+    (folder / "stools" / "broken.obj").write_text("v 0 0 0\nv 1 0 0\nf 1 2 2\n")
+    result = _cli("index", "add", str(folder), "--id-from", "path", "--category", "stool", settings=index_copy)
+    assert result.returncode == 0, result.stderr
+    assert "failed: stools/broken:" in result.stderr and "Traceback" not in result.stderr
+    assert "added 1, updated 0, skipped 0 (unchanged), failed 1" in result.stdout
+    collection = Collection.open(index_copy.resolved_index_dir)
+    assert collection.store.get_model("stools/stool").seat_kind == "stool"
+    collection.close()
 
 
 def test_remove_then_unknown_id(index_copy):

@@ -91,3 +91,13 @@ def test_vector_index_factories_and_validation():
         index.add(np.array([1]), np.ones((1, 3), np.float32))
     with pytest.raises(VectorIndexError, match="NaN"):
         index.add(np.array([1]), np.full((1, 8), np.nan, np.float32))
+
+
+def test_a_missing_metadata_store_is_an_error_not_an_empty_index(collection):
+    root = collection.root
+    collection.close()
+    for name in ("metadata.sqlite", "metadata.sqlite-wal", "metadata.sqlite-shm"):
+        (root / name).unlink(missing_ok=True)
+    with pytest.raises(CollectionError, match="lost its metadata.sqlite"):
+        Collection.open(root)
+    assert not (root / "metadata.sqlite").exists()
