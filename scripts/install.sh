@@ -7,7 +7,7 @@ dev=0; [ "${1:-}" = "--dev" ] && dev=1
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=(libosmesa6 libgl1 python3-venv ca-certificates)
-[ $dev = 1 ] && apt_packages+=(chromium)
+[ $dev = 1 ] && apt_packages+=(chromium docker-compose)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 echo "==> apt: ${#missing[@]} packages to install ${missing[*]:-}"
