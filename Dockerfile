@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PYOPENGL_PLATFORM=osmesa \
-    PHOTO2CAD_DATA_DIR=/data
+    PHOTO2CAD_DATA_DIR=/data \
+    OMP_NUM_THREADS=1
 
 # OSMesa for headless rendering; npm to fetch the offline Inception v3 weights (nsfwjs package).
 # hadolint ignore=DL3008

@@ -1,0 +1,209 @@
+"""Load benchmark of the real service on loopback: req/s and latency at 1-8 clients vs the bare embedder.
+
+Run: .venv/bin/python -m bench.load [--seconds 15] [--clients 1,2,4,8] [--max-requests 3000]
+Needs the default index (data/index/efficientnet_lite0) and weights. Measures the bare embedder first
+(batch throughput, single-image latency) in this process, then starts `photo2cad serve` on a free
+127.0.0.1 port, drives POST /api/search from N threads per level, stops the server, prints a Markdown
+table and writes JSON to bench/results/load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT / "data"
+VIEWS_DIR = DATA_DIR / "index" / "efficientnet_lite0" / "views"
+
+
+def query_images(n_views: int = 4, seed: int = 0) -> list[bytes]:
+    """JPEG bytes: `n_views` rendered index views (224 px, white ground) and one composited on a
+    seeded smooth colour background (360x280 px, so the server's square padding has work to do)."""
+    model_dirs = sorted(p for p in VIEWS_DIR.iterdir() if p.is_dir())
+    picks = [model_dirs[i * len(model_dirs) // n_views] for i in range(n_views)]
+    paths = [min(d.rglob("*.jpg")) for d in picks]
+    jpegs = [p.read_bytes() for p in paths]
+    return jpegs + [_composite_jpeg(Image.open(paths[0]).convert("RGB"), seed)]
+
+
+def _composite_jpeg(view: Image.Image, seed: int) -> bytes:
+    """The view's non-white pixels pasted onto a blurry random background, as JPEG bytes."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    background = coarse.resize((360, 280), Image.Resampling.BICUBIC)
+    mask = Image.fromarray(((np.asarray(view).min(axis=-1) < 240) * 255).astype(np.uint8))
+    background.paste(view, (70, 28), mask)
+    out = io.BytesIO()
+    background.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def _median_seconds(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def bare_embedder(jpegs: list[bytes]) -> dict:
+    """Batch throughput (images/s at 8 and 32) and single-image latency (ms) of embedder.embed."""
+    from models.transfer import build_embedder  # TensorFlow loads here only
+
+    embedder = build_embedder("efficientnet_lite0", DATA_DIR / "weights")
+    arrays = np.stack([np.asarray(Image.open(io.BytesIO(j)).convert("RGB").resize((224, 224)))
+                       for j in jpegs])
+    batch = np.resize(arrays, (32, *arrays.shape[1:]))
+    for n in (1, 8, 32):  # trace and warm every shape before timing
+        embedder.embed(batch[:n])
+    return {"images_per_s_batch8": round(8 / _median_seconds(lambda: embedder.embed(batch[:8]), 5), 2),
+            "images_per_s_batch32": round(32 / _median_seconds(lambda: embedder.embed(batch), 3), 2),
+            "single_ms": round(1000 * _median_seconds(lambda: embedder.embed(batch[:1]), 20), 2)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, log: io.BufferedRandom) -> subprocess.Popen:
+    """`photo2cad serve` in its own session (a terminal Ctrl-C reaches only us; we stop it)."""
+    env = os.environ | {"PHOTO2CAD_DATA_DIR": str(DATA_DIR)}
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_healthy(url: str, server: subprocess.Popen, log: io.BufferedRandom, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"server exited {server.returncode}:\n{log.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"server not healthy after {timeout_s} s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """SIGINT (uvicorn's graceful shutdown, lifespan closes the index), then SIGKILL if it hangs."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _client(url: str, jpegs: list[bytes], offset: int, deadline: float, budget: list, out: dict) -> None:
+    """One client: sequential searches until the deadline or the shared request budget runs out."""
+    with httpx.Client(timeout=60) as http:
+        for i in range(offset, 10**9):
+            with out["lock"]:
+                if time.monotonic() >= deadline or budget[0] <= 0:
+                    return
+                budget[0] -= 1
+            start = time.perf_counter()
+            try:
+                ok = http.post(f"{url}/api/search", files={"image": (f"q{i}.jpg", jpegs[i % len(jpegs)],
+                                                                     "image/jpeg")}).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            with out["lock"]:
+                if ok:
+                    out["latencies"].append(time.perf_counter() - start)
+                out["errors"] += not ok
+
+
+def drive(url: str, jpegs: list[bytes], clients: int, seconds: float, max_requests: int) -> dict:
+    """`clients` threads for `seconds` (or `max_requests` in all); req/s and latency percentiles in ms."""
+    out, budget = {"lock": threading.Lock(), "latencies": [], "errors": 0}, [max_requests]
+    start = time.monotonic()
+    threads = [threading.Thread(target=_client, daemon=True,
+                                args=(url, jpegs, k, start + seconds, budget, out)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed, ms = time.monotonic() - start, 1000 * np.array(out["latencies"])
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99]) if len(ms) else (float("nan"),) * 3
+    return {"clients": clients, "requests": len(ms), "errors": out["errors"], "seconds": round(elapsed, 2),
+            "req_per_s": round(len(ms) / elapsed, 2), "p50_ms": round(float(p50), 1),
+            "p95_ms": round(float(p95), 1), "p99_ms": round(float(p99), 1)}
+
+
+def serve_and_drive(jpegs: list[bytes], levels: list[int], seconds: float, max_requests: int) -> list[dict]:
+    """Start the service, warm it up, run every concurrency level, always stop it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        server = start_server(port, log)
+        try:
+            wait_healthy(url, server, log)
+            drive(url, jpegs, 1, 3, 5)  # first requests trace the tf.function
+            return [drive(url, jpegs, n, seconds, max_requests) for n in levels]
+        finally:
+            stop_server(server)
+
+
+def table(rows: list[dict], bare: dict) -> str:
+    header = "| clients | req/s | p50 ms | p95 ms | p99 ms | errors | req/s / bare b32 img/s | p50 / bare 1-img |"
+    lines = [header, "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        throughput_ratio = r["req_per_s"] / bare["images_per_s_batch32"]
+        latency_ratio = r["p50_ms"] / bare["single_ms"]
+        lines.append(f"| {r['clients']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+                     f"| {r['p99_ms']:.1f} | {r['errors']} | {throughput_ratio:.2f} | {latency_ratio:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15, help="duration of each concurrency level")
+    parser.add_argument("--clients", default="1,2,4,8", help="comma-separated concurrency levels")
+    parser.add_argument("--max-requests", type=int, default=3000, help="hard cap per level")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
+    args = parser.parse_args(argv)
+    load_before, jpegs = os.getloadavg(), query_images()
+    bare = bare_embedder(jpegs)
+    print(f"bare embedder: {bare['images_per_s_batch8']:.1f} img/s at batch 8, "
+          f"{bare['images_per_s_batch32']:.1f} img/s at batch 32, single image {bare['single_ms']:.1f} ms")
+    rows = serve_and_drive(jpegs, [int(n) for n in args.clients.split(",")], args.seconds, args.max_requests)
+    print(table(rows, bare))
+    result = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+              "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
+                          "load_before": [round(x, 2) for x in load_before],
+                          "load_after": [round(x, 2) for x in os.getloadavg()]},
+              "queries": len(jpegs), "seconds_per_level": args.seconds, "max_requests": args.max_requests,
+              "bare_embedder": bare, "levels": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    print(f"wrote {args.out}")
+    return 1 if any(r["errors"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
