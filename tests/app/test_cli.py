@@ -111,3 +111,17 @@ def test_remove_then_unknown_id(index_copy):
     assert not collection.views_dir("test#sofa").exists()
     result = _cli("index", "remove", "test#sofa", settings=index_copy)
     assert result.returncode == 2 and "no model with id" in result.stderr
+
+
+def test_search_prints_the_answer_and_rejects_non_images(tiny_index_settings, tmp_path):
+    import json
+
+    index = tiny_index_settings.resolved_index_dir
+    view = next((index / "views").glob("test_box_chair*/**/*.jpg"))  # a rendered view of the box chair
+    found = _cli("search", str(view), "--top-k", "2", settings=tiny_index_settings)
+    assert found.returncode == 0, found.stderr
+    answer = json.loads(found.stdout)
+    assert answer["results"][0]["model_id"] == "test#box_chair" and len(answer["results"]) == 2
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    bad = _cli("search", str(tmp_path / "notes.jpg"), settings=tiny_index_settings)
+    assert bad.returncode == 2 and "not a recognised image" in bad.stderr and "Traceback" not in bad.stderr
