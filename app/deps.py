@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,10 +36,19 @@ def load_services(settings: Settings, embedder: Embedder | None = None) -> Servi
     return Services(settings, embedder, collection, Searcher(collection, embedder))
 
 
+def reload_services(app: FastAPI) -> Services:
+    """Re-open the index from disk and swap it in. Requests already running keep the old searcher
+    (FAISS is never written while searched: the new one is a separate object); new requests get the new."""
+    old = app.state.services
+    app.state.services = load_services(old.settings, old.embedder)
+    return app.state.services
+
+
 def lifespan_for(settings: Settings, embedder: Embedder | None = None):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = load_services(settings, embedder)
+        app.state.write_lock = threading.Lock()  # one index change at a time
         try:
             yield
         finally:

@@ -15,7 +15,7 @@ from app import metrics
 from app.deps import lifespan_for
 from app.limits import BodySizeLimit
 from app.requestlog import RequestLog, configure_access_log
-from app.routes import catalogue, health, search
+from app.routes import admin, catalogue, health, search
 from app.settings import Settings, get_settings
 from index.collection import CollectionError
 from index.store import StoreError
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app = FastAPI(title="photo2cad", version="0.1.0", lifespan=lifespan_for(settings, embedder),
                   description="Photo of a chair in: seat kind, matching CAD models and camera pose out.")
     app.state.metrics = metrics.Metrics()
-    for router in (search.router, catalogue.router, health.router, metrics.router):
+    for router in (search.router, admin.router, catalogue.router, health.router, metrics.router):
         app.include_router(router)
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes, paths=("/api/",))

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     max_top_k: int = Field(50, ge=1)
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="Uploads above this get 413.")
     max_image_pixels: int = Field(40_000_000)
+    api_key: str | None = Field(None, description="Key for POST/DELETE /api/admin/models and /api/admin/reload "
+                                "(header X-API-Key); those endpoints are disabled while it is unset.")
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = Field("INFO", description="Level of the JSON access log (one line per request).")
 

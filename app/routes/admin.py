@@ -1,0 +1,81 @@
+"""Changing the index while the service runs: upload or delete a CAD model, reload; behind an API key."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Request, UploadFile, status
+
+from app import bootstrap
+from app.deps import ServicesDep, reload_services
+from app.presenters import model_info
+from app.schemas import ErrorResponse, ModelInfo
+
+ERRORS = {s: {"model": ErrorResponse} for s in (400, 401, 403, 404)}
+
+
+def require_api_key(services: ServicesDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    expected = services.settings.api_key
+    if not expected:
+        raise HTTPException(403, "index changes over HTTP are disabled: set PHOTO2CAD_API_KEY to enable them")
+    if x_api_key is None or not secrets.compare_digest(x_api_key, expected):
+        raise HTTPException(401, "missing or wrong X-API-Key header")
+
+
+# Under /api/admin rather than beside GET /api/models/{id}: ids may contain '/', so sharing those paths
+# would make e.g. DELETE /api/models/x/model.glb ambiguous.
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_api_key)])
+
+
+def _save_upload(upload: UploadFile, folder: Path) -> Path:
+    name = Path(upload.filename or "").name
+    if not name or name.startswith("."):
+        raise HTTPException(400, "the uploaded file needs a name with its extension, e.g. chair.glb")
+    folder.mkdir(parents=True)
+    path = folder / name
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload.file, out)
+    return path
+
+
+@router.post("/models", status_code=status.HTTP_201_CREATED, response_model=ModelInfo, responses=ERRORS)
+def add_model(request: Request, services: ServicesDep,
+              file: Annotated[UploadFile, File(description="CAD file: GLB, OBJ (no MTL/textures), STL, PLY, OFF")],
+              model_id: Annotated[str | None, Form()] = None, name: Annotated[str | None, Form()] = None,
+              seat_kind: Annotated[str | None, Form()] = None, licence: Annotated[str | None, Form()] = None,
+              creator: Annotated[str | None, Form()] = None) -> ModelInfo:
+    """Render, embed and index an uploaded CAD file, then serve it without a restart."""
+    settings = services.settings
+    path = _save_upload(file, settings.resolved_index_dir / "uploads" / uuid.uuid4().hex)
+    with request.app.state.write_lock:
+        report = bootstrap.add_files(settings, [path], model_id=model_id or path.stem, name=name,
+                                     seat_kind=seat_kind, licence=licence, creator=creator,
+                                     embedder=services.embedder)
+        if report.failed:
+            shutil.rmtree(path.parent, ignore_errors=True)
+            raise HTTPException(400, f"{report.failed[0][0]}: {report.failed[0][1]}")
+        fresh = reload_services(request.app)
+    record = fresh.searcher.models[model_id or path.stem]
+    return model_info(record, len(fresh.collection.store.view_ids(record.model_id)))
+
+
+@router.delete("/models/{model_id:path}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+def delete_model(request: Request, services: ServicesDep, model_id: str) -> None:
+    """Remove a model (views, vectors, files) from the index."""
+    if model_id not in services.searcher.models:
+        raise HTTPException(404, f"no model with id {model_id!r}")
+    with request.app.state.write_lock:
+        bootstrap.remove(services.settings, [model_id])
+        reload_services(request.app)
+
+
+@router.post("/reload", responses=ERRORS)
+def reload(request: Request) -> dict:
+    """Pick up changes made on disk by `photo2cad index add/remove` while the service runs."""
+    with request.app.state.write_lock:
+        fresh = reload_services(request.app)
+    return {"models": len(fresh.searcher.models), "views": fresh.collection.vectors.ntotal}

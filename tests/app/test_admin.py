@@ -1,0 +1,85 @@
+"""Index changes over HTTP: API key, upload -> searchable without a restart, delete, reload, and
+searches that keep succeeding while the index is swapped."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.main import create_app
+from render.cameras import angles_to_camera
+from tests.conftest import render_rgb
+
+KEY = {"X-API-Key": "s3cret"}
+
+
+@pytest.fixture
+def writable(tiny_index_settings, tiny_embedder, tmp_path):
+    """A client on a private copy of the tiny index, with the API key set."""
+    shutil.copytree(tiny_index_settings.resolved_index_dir, tmp_path / "idx")
+    settings = tiny_index_settings.model_copy(update={"index_dir": tmp_path / "idx", "api_key": "s3cret"})
+    with TestClient(create_app(settings, tiny_embedder)) as client:
+        yield client
+
+
+def _png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_write_endpoints_are_disabled_without_a_configured_key(tiny_index_settings, tiny_embedder):
+    with TestClient(create_app(tiny_index_settings, tiny_embedder)) as client:
+        response = client.post("/api/admin/reload", headers=KEY)
+    assert response.status_code == 403 and "PHOTO2CAD_API_KEY" in response.json()["detail"]
+
+
+def test_wrong_or_missing_key_is_401(writable):
+    assert writable.post("/api/admin/reload").status_code == 401
+    assert writable.delete("/api/admin/models/test%23sofa", headers={"X-API-Key": "nope"}).status_code == 401
+    assert writable.get("/api/models/test%23sofa").status_code == 200  # reads need no key
+
+
+def test_upload_is_searchable_at_once_and_delete_removes_it(writable, tiny_cad_dir):
+    glb = (tiny_cad_dir / "box_chair.glb").read_bytes()
+    added = writable.post("/api/admin/models", headers=KEY, files={"file": ("twin_chair.glb", glb)},
+                          data={"seat_kind": "chair", "licence": "CC0"})
+    assert added.status_code == 201, added.text
+    assert added.json()["model_id"] == "twin_chair" and added.json()["views"] > 50
+    photo = _png(render_rgb(tiny_cad_dir / "box_chair.glb", angles_to_camera(57.0, 33.0)[None], 64)[0])
+    found = writable.post("/api/search", files={"image": ("c.png", photo)}, data={"top_k": "2"}).json()
+    assert {r["model_id"] for r in found["results"]} == {"test#box_chair", "twin_chair"}
+    assert writable.delete("/api/admin/models/twin_chair", headers=KEY).status_code == 204
+    assert writable.get("/api/models/twin_chair").status_code == 404
+    assert writable.delete("/api/admin/models/twin_chair", headers=KEY).status_code == 404
+    assert writable.get("/api/health").json()["index"]["models"] == 3
+
+
+def test_a_bad_upload_is_400_and_changes_nothing(writable):
+    response = writable.post("/api/admin/models", headers=KEY, files={"file": ("broken.stl", b"")})
+    assert response.status_code == 400 and "broken" in response.json()["detail"]
+    assert writable.get("/api/models").json()["count"] == 3
+
+
+def test_searches_keep_succeeding_during_reloads(writable, tiny_cad_dir):
+    photo = _png(render_rgb(tiny_cad_dir / "stool.ply", angles_to_camera(70.0, 100.0)[None], 64)[0])
+    statuses: list[int] = []
+
+    def search_many() -> None:
+        for _ in range(12):
+            statuses.append(writable.post("/api/search", files={"image": ("s.png", photo)}).status_code)
+
+    threads = [threading.Thread(target=search_many) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    reloads = [writable.post("/api/admin/reload", headers=KEY).json() for _ in range(5)]
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 36
+    assert all(r == {"models": 3, "views": reloads[0]["views"]} for r in reloads)
