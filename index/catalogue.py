@@ -80,11 +80,11 @@ def build_catalogue(packages_dir: Path, out_dir: Path, include_nonfree: bool = F
     packages = FREE_PACKAGES + (NONFREE_PACKAGES if include_nonfree else ())
     roots = {p: _package_root(p, packages_dir) for p in packages}
     items = [i for i in read_items(roots) if i.entry.seat_kind is not None]
-    defaults = _default_materials(roots)
-    extracted = (_extract(i, out_dir, defaults) for i in tqdm(items, desc="seats", disable=not progress))
+    defaults = builtin_materials(roots)
+    extracted = (extract_entry(i, out_dir, defaults) for i in tqdm(items, desc="seats", disable=not progress))
     entries = [e for e in extracted if e is not None]
     _write_json(out_dir, entries, roots, include_nonfree)
-    return [_absolute(e, out_dir) for e in entries]
+    return [absolute_entry(e, out_dir) for e in entries]
 
 
 def load_catalogue(out_dir: Path) -> list[CatalogueEntry]:
@@ -95,7 +95,7 @@ def load_catalogue(out_dir: Path) -> list[CatalogueEntry]:
     data = json.loads(path.read_text())
     if data.get("format") != FORMAT_VERSION:
         raise CatalogueError(f"{path} has format {data.get('format')}, expected {FORMAT_VERSION}")
-    return [_absolute(_entry(row), Path(out_dir)) for row in data["entries"]]
+    return [absolute_entry(_entry(row), Path(out_dir)) for row in data["entries"]]
 
 
 def read_items(roots: dict[str, Path]) -> list[_Item]:
@@ -104,7 +104,7 @@ def read_items(roots: dict[str, Path]) -> list[_Item]:
     items, seen = [], set()
     for package, root in roots.items():
         for archive, props_member in _libraries(root):
-            for item in _library_items(package, root, archive, props_member):
+            for item in library_items(package, root, archive, props_member):
                 if item.entry.model_id in seen:
                     log.warning("duplicate catalogue id %s in %s: skipped", item.entry.model_id, archive)
                     continue
@@ -147,7 +147,7 @@ def _libraries(root: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def _library_items(package: str, root: Path, archive: Path, props_member: str) -> list[_Item]:
+def library_items(package: str, root: Path, archive: Path, props_member: str) -> list[_Item]:
     try:
         with zipfile.ZipFile(archive) as zf:
             props = read_properties(zf.read(props_member))
@@ -197,7 +197,7 @@ def _derived_id(props: dict[str, str], archive: Path, model: str) -> str:
     return f"{props.get('id') or archive.stem}#{PurePosixPath(model.lstrip('/')).with_suffix('')}"
 
 
-def _default_materials(roots: dict[str, Path]) -> dict[str, str]:
+def builtin_materials(roots: dict[str, Path]) -> dict[str, str]:
     jar = roots.get("sweethome3d", Path("/nonexistent")) / JAR
     try:
         with zipfile.ZipFile(jar) as zf:
@@ -207,7 +207,7 @@ def _default_materials(roots: dict[str, Path]) -> dict[str, str]:
         return {}
 
 
-def _extract(item: _Item, out_dir: Path, defaults: dict[str, str]) -> CatalogueEntry | None:
+def extract_entry(item: _Item, out_dir: Path, defaults: dict[str, str]) -> CatalogueEntry | None:
     """Extract one entry's model (its whole folder for multi-part models) and icon; None if missing."""
     rel = f"models/{safe_id(item.entry.model_id)}"
     model_name = PurePosixPath(item.model_member).name
@@ -272,6 +272,6 @@ def _replace(entry: CatalogueEntry, **changes) -> CatalogueEntry:
     return CatalogueEntry(**{**asdict(entry), **changes})
 
 
-def _absolute(entry: CatalogueEntry, out_dir: Path) -> CatalogueEntry:
+def absolute_entry(entry: CatalogueEntry, out_dir: Path) -> CatalogueEntry:
     return _replace(entry, model_path=str(out_dir.resolve() / entry.model_path),
                     icon_path=str(out_dir.resolve() / entry.icon_path))

@@ -22,10 +22,10 @@ from index.build import ModelSource
 from index.catalogue import (
     PLUGIN_PROPERTIES,
     CatalogueEntry,
-    _absolute,
-    _default_materials,
-    _extract,
-    _library_items,
+    absolute_entry,
+    builtin_materials,
+    extract_entry,
+    library_items,
     safe_id,
 )
 
@@ -154,15 +154,15 @@ def library_entries(archive: Path, extract_dir: Path, seat_kind: str | None = No
     if folder.exists() and (not marker.is_file() or marker.read_text() != digest):
         shutil.rmtree(folder)  # changed library, or an extraction that was interrupted
     jar_package = Path(packages_dir) / "sweethome3d" if packages_dir else None
-    defaults = _default_materials({"sweethome3d": jar_package}) if jar_package and jar_package.is_dir() else {}
+    defaults = builtin_materials({"sweethome3d": jar_package}) if jar_package and jar_package.is_dir() else {}
     entries = []
-    for item in _library_items("user", archive.parent, archive, PLUGIN_PROPERTIES):
+    for item in library_items("user", archive.parent, archive, PLUGIN_PROPERTIES):
         item.entry.seat_kind = seat_kind or item.entry.seat_kind
         if item.entry.seat_kind is None:
             log.info("%s: %s is not a seat, skipped", archive.name, item.entry.name)
             continue
-        extracted = _extract(item, folder, defaults)
-        entries += [_absolute(extracted, folder)] if extracted else []
+        extracted = extract_entry(item, folder, defaults)
+        entries += [absolute_entry(extracted, folder)] if extracted else []
     folder.mkdir(parents=True, exist_ok=True)
     marker.write_text(digest)
     return entries
