@@ -18,7 +18,7 @@ from pathlib import Path
 
 from index.build import ModelSource
 
-# Private on purpose there (the catalogue's own pipeline); a user library goes through the same steps.
+# A user's .sh3f library goes through the same steps as the default catalogue's libraries.
 from index.catalogue import (
     PLUGIN_PROPERTIES,
     CatalogueEntry,
