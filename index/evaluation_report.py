@@ -6,8 +6,8 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -97,12 +97,15 @@ def _model_ids(target: EvalTarget) -> set[str]:
 
 def _images(split: EvaluationSplit, collection: Collection, panoramas_dir: Path, workers: int,
             ) -> dict[str, np.ndarray]:
-    """Query images per set (n, S, S, 3) uint8 at the index's view size; render and photo share renders."""
+    """Query images per set (n, S, S, 3) uint8 at the index's view size. Photo-like queries are the
+    render set's model/camera pairs rendered again under random lighting (seeded by the split)."""
     records = {m.model_id: m for m in collection.store.list_models()}
     render, heldout = split.sets["render"], split.sets["heldout_models"]
-    rgba = render_queries(render + heldout, records, collection.view_config.size_px, workers)
+    size = collection.view_config.size_px
+    rgba = render_queries(render + heldout, records, size, workers)
+    lit = render_queries(split.sets["photo"], records, size, workers, lighting_seed=split.seed * 1000 + 1)
     return {"render": compose(render, rgba[:len(render)], None),
-            "photo": compose(split.sets["photo"], rgba[:len(render)], panoramas_dir),
+            "photo": compose(split.sets["photo"], lit, panoramas_dir),
             "heldout_models": compose(heldout, rgba[len(render):], None)}
 
 

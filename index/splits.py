@@ -2,8 +2,9 @@
 
 Three sets, all rendered at query time from the indexed CAD files:
     render          off-grid cameras (Monte Carlo in the index's polar range) on a white background
-    photo           the same model/camera pairs composited on crops of held-out HDRI panoramas, with
-                    colour jitter and blur: synthetic "photo-like" images, not real photographs
+    photo           the same model/camera pairs rendered under seeded random lighting, composited on
+                    crops of held-out HDRI panoramas, with colour jitter and blur: synthetic
+                    "photo-like" images, not real photographs
     heldout_models  off-grid cameras of a seeded subset of models that a trained model must not see
 """
 
@@ -123,13 +124,16 @@ def _queries(model_ids: list[str], grid: np.ndarray, n: int, rng: np.random.Gene
 
 
 def render_queries(queries: list[Query], records: dict[str, ModelRecord], size_px: int,
-                   workers: int = 2) -> np.ndarray:
+                   workers: int = 2, lighting_seed: int | None = None) -> np.ndarray:
     """RGBA renders in query order, one render job per model (spawn workers: safe next to TensorFlow).
-    records: the index's model records (file path, rotation, size). Returns (n, S, S, 4) uint8."""
+    records: the index's model records (file path, rotation, size); lighting_seed: None for the
+    indexing light, else seeded random lighting per view. Returns (n, S, S, 4) uint8."""
     by_model: dict[str, list[int]] = defaultdict(list)
     for i, query in enumerate(queries):
         by_model[query.model_id].append(i)
-    jobs = [_job(records[m], [queries[i].camera for i in rows], size_px) for m, rows in by_model.items()]
+    jobs = [_job(records[m], [queries[i].camera for i in rows], size_px,
+                 None if lighting_seed is None else lighting_seed + n)
+            for n, (m, rows) in enumerate(by_model.items())]
     out = np.zeros((len(queries), size_px, size_px, 4), np.uint8)
     for result in render_jobs(jobs, workers):
         if result.error is not None:
@@ -138,10 +142,10 @@ def render_queries(queries: list[Query], records: dict[str, ModelRecord], size_p
     return out
 
 
-def _job(record: ModelRecord, cameras: list, size_px: int) -> RenderJob:
+def _job(record: ModelRecord, cameras: list, size_px: int, lighting_seed: int | None = None) -> RenderJob:
     size = record.extra.get("size")
     return RenderJob(record.model_id, record.file_path, record.extra.get("rotation"),
-                     list(size) if size else None, np.asarray(cameras, np.float64), size_px)
+                     list(size) if size else None, np.asarray(cameras, np.float64), size_px, lighting_seed)
 
 
 def compose(queries: list[Query], rgba: np.ndarray, panoramas_dir: Path | None) -> np.ndarray:

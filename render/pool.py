@@ -32,7 +32,8 @@ _POLL_SECONDS = 0.5  # how often a waiting parent checks for crashed workers
 @dataclass
 class RenderJob:
     """One CAD file to render. rotation: 3x3 nested list or None; size: (w, h, d) or None;
-    cameras: (n, 3) unit vectors; size_px: square image side."""
+    cameras: (n, 3) unit vectors; size_px: square image side; lighting_seed: None for the default
+    lighting, else each view gets its own seeded random lighting (render.renderer.Lighting.random)."""
 
     key: str
     path: str
@@ -40,6 +41,7 @@ class RenderJob:
     size: list | None
     cameras: np.ndarray
     size_px: int
+    lighting_seed: int | None = None
 
 
 @dataclass
@@ -84,7 +86,8 @@ class _RendererCache:
     def render(self, job: RenderJob) -> RenderResult:
         try:
             scene = load_scene(Path(job.path), job.rotation, None if job.size is None else tuple(job.size))
-            images = self._get(job.size_px).render(scene, np.asarray(job.cameras))
+            renderer = self._get(job.size_px)
+            images = renderer.render(scene, np.asarray(job.cameras), _lightings(job))
             return RenderResult(job.key, images, None)
         except Exception as exc:  # any failure is this job's result, never the whole run's
             return RenderResult(job.key, None, f"{type(exc).__name__}: {exc}")
@@ -101,6 +104,16 @@ class _RendererCache:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+
+def _lightings(job: RenderJob) -> list | None:
+    """Per-view random lighting for a seeded job (only called in a renderer process)."""
+    if job.lighting_seed is None:
+        return None
+    from render.renderer import Lighting
+
+    rng = np.random.default_rng(job.lighting_seed)
+    return [Lighting.random(rng) for _ in range(len(job.cameras))]
 
 
 def _worker_main(inbox: Any, outbox: Any, slot: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,26 +80,30 @@ class Renderer:
         self._gl._renderer._program_cache = _ProgramCache()
 
     def render(
-        self, scene: trimesh.Scene, cameras: np.ndarray, lighting: Lighting | None = None
+        self, scene: trimesh.Scene, cameras: np.ndarray,
+        lighting: Lighting | Sequence[Lighting] | None = None,
     ) -> np.ndarray:
         """Views of `scene` (canonical frame, unit diagonal) from each camera vector, roll 0.
 
-        cameras: (n, 3) unit vectors from the object centre to the camera.
+        cameras: (n, 3) unit vectors from the object centre to the camera. lighting: one for every
+        view, or one per view (n of them), or None for the default.
         Returns (n, size_px, size_px, 4) uint8 RGBA; alpha is 255 where the object covers the pixel, else 0.
         """
         if self._gl is None:
             raise RuntimeError("renderer is closed")
         cameras = _checked_cameras(cameras)
-        lighting = lighting or Lighting()
-        gl_scene = _pyrender_scene(scene, lighting.ambient)
+        lightings = _per_view(lighting, len(cameras))
+        gl_scene = _pyrender_scene(scene, lightings[0].ambient)
         camera_node = gl_scene.add(self._camera)
-        light = pyrender.DirectionalLight(color=np.ones(3), intensity=lighting.key_intensity)
+        light = pyrender.DirectionalLight(color=np.ones(3), intensity=lightings[0].key_intensity)
         light_node = gl_scene.add(light)
         images = np.zeros((len(cameras), self.size_px, self.size_px, 4), dtype=np.uint8)
-        for i, camera in enumerate(cameras):
+        for i, (camera, lit) in enumerate(zip(cameras, lightings)):
             pose = look_at_pose(camera, self.distance)
             gl_scene.set_pose(camera_node, pose)
-            gl_scene.set_pose(light_node, pose @ _key_rotation(lighting.key_offset_deg))
+            gl_scene.set_pose(light_node, pose @ _key_rotation(lit.key_offset_deg))
+            light.intensity = lit.key_intensity
+            gl_scene.ambient_light = np.full(3, lit.ambient)
             # Back faces are drawn: CAD models often have single-sided or inconsistently wound faces.
             color, depth = self._gl.render(gl_scene, flags=pyrender.RenderFlags.SKIP_CULL_FACES)
             images[i, ..., :3] = color[..., :3]
@@ -116,6 +121,15 @@ class Renderer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _per_view(lighting: Lighting | Sequence[Lighting] | None, n: int) -> list[Lighting]:
+    if lighting is None or isinstance(lighting, Lighting):
+        return [lighting or Lighting()] * max(n, 1)
+    lightings = list(lighting)
+    if len(lightings) != n:
+        raise ValueError(f"{len(lightings)} lightings for {n} cameras")
+    return lightings or [Lighting()]
 
 
 class _ProgramCache(ShaderProgramCache):

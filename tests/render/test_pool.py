@@ -115,3 +115,18 @@ def test_workers_render_under_a_tensorflow_parent(chair_files: dict[str, Path], 
     assert report["refused"] is True
     assert report["results"]["glb"][0] is None and report["results"]["glb"][1] > 100
     assert "no such file" in report["results"]["bad"][0]
+
+
+def test_seeded_random_lighting_is_per_view_and_repeatable(chair_files: dict[str, Path]) -> None:
+    cams = np.repeat(CAMERAS[:1], 3, axis=0)  # one camera three times: only the lighting can differ
+    path = str(chair_files["obj"])
+    jobs = [RenderJob("plain", path, None, None, cams, 32), RenderJob("lit", path, None, None, cams, 32, 7),
+            RenderJob("again", path, None, None, cams, 32, 7)]
+    out = {r.key: r.images for r in render_jobs(jobs, workers=1)}
+    plain, lit = out["plain"].astype(int), out["lit"].astype(int)
+    assert (plain[0] == plain[1]).all() and (plain[0] == plain[2]).all()
+    covered = plain[0, ..., 3] > 0
+    assert np.abs(lit[0] - lit[1])[covered, :3].mean() > 2  # each view its own light
+    assert np.abs(lit[0] - plain[0])[covered, :3].mean() > 2
+    np.testing.assert_array_equal(out["lit"], out["again"])  # same seed, same images
+    np.testing.assert_array_equal(lit[..., 3], plain[..., 3])  # lighting never changes the silhouette
