@@ -1,4 +1,4 @@
-"""The `photo2cad` command: setup, index build/add/remove/list/stats, search, serve, evaluate."""
+"""The `photo2cad` command: setup, index build/add/remove/list/stats, search, serve, train, evaluate."""
 
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     search.set_defaults(handler=_search)
 
     _index_parser(commands.add_parser("index", help="build and edit the index"))
+    _train_parser(commands.add_parser("train", help="train the from-scratch CNN on the default catalogue "
+                                      "(resumable: run it again after an interruption)"))
     _evaluate_parser(commands.add_parser("evaluate", help="measure retrieval and pose accuracy"))
     return parser
 
@@ -191,6 +193,50 @@ def _stats_text(stats: dict) -> str:
 
 def _megabytes(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.1f} MB"
+
+
+def _train_parser(train: argparse.ArgumentParser) -> None:
+    """Options left at None take models.train.TrainConfig's defaults (not imported here: TensorFlow)."""
+    train.add_argument("--out", type=Path, default=None,
+                       help="model folder (default: data_dir/models/scratch_cnn)")
+    train.add_argument("--epochs", type=int, help="default 12")
+    train.add_argument("--size", type=int, help="input side in pixels, default 96")
+    train.add_argument("--batch-size", type=int, help="default 64")
+    train.add_argument("--variants", type=int, help="renders of each view, each under its own random "
+                                                   "lighting; default 2")
+    train.add_argument("--max-minutes", type=float, default=None,
+                       help="stop after the epoch that crosses this training time")
+    train.add_argument("--seed", type=int, help="training seed, default 0")
+    train.add_argument("--include-heldout", action="store_true",
+                       help="also train on the models and panoramas `photo2cad evaluate` holds out")
+    train.add_argument("--force", action="store_true", help="train again even if --out holds a model")
+    train.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    import shutil
+
+    from app.scratch import train_scratch
+    from models.train import TrainConfig, is_trained
+
+    out = args.out or settings.trained_scratch_dir
+    if is_trained(out) and not args.force:
+        print(f"{out} already holds a trained model (--force to train again)")
+        return 0
+    if args.force:
+        shutil.rmtree(out, ignore_errors=True)
+    given = {"input_size_px": args.size, "epochs": args.epochs, "batch_size": args.batch_size,
+             "variants": args.variants, "seed": args.seed, "max_minutes": args.max_minutes}
+    config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
+    if args.size:
+        config.render_size_px = round(args.size * 7 / 6)
+    manifest = train_scratch(settings, config, out, include_heldout=args.include_heldout)
+    val = manifest["metrics"]["val"]
+    print(f"trained {manifest['epochs_done']} epochs on {manifest['data']['models']} models "
+          f"({manifest['data']['training_images']} images) into {out}; validation (off-grid views, photo "
+          f"backgrounds): model {val['model_accuracy']:.3f}, seat kind {val['kind_accuracy']:.3f}, view head "
+          f"mean error {val['view_head_mean_error_deg']:.1f} deg")
+    return 0
 
 
 def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:

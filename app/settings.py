@@ -19,9 +19,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Catalogue, weights, HDRIs and indexes live here.")
     index_dir: Path | None = Field(None, description="Index folder; default data_dir/index/<embedder>.")
     weights_dir: Path | None = Field(None, description="Converted weights; default data_dir/weights.")
-    embedder: str = Field("efficientnet_lite0", description="efficientnet_lite0 or inception_v3.")
+    embedder: str = Field("efficientnet_lite0", description="efficientnet_lite0, inception_v3 or scratch_cnn.")
     embedder_layer: str | None = Field(None, description="Backbone layer to pool; default per backbone.")
     weights_file: Path | None = Field(None, description="Keras weights file overriding the default.")
+    scratch_model_dir: Path | None = Field(None, description="Trained scratch_cnn folder; default "
+                                           "data_dir/models/scratch_cnn if trained, else the shipped one.")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
     view_size_px: int = Field(224, ge=32, le=1024)
@@ -47,6 +49,11 @@ class Settings(BaseSettings):
     @property
     def resolved_index_dir(self) -> Path:
         return self.index_dir
+
+    @property
+    def trained_scratch_dir(self) -> Path:
+        """Where `photo2cad train` writes by default."""
+        return self.data_dir / "models" / "scratch_cnn"
 
     @property
     def catalogue_dir(self) -> Path:

@@ -98,14 +98,24 @@ def split_panoramas(names: list[str], n_test: int, rng: np.random.Generator) -> 
     return [n for n in names if n not in test], test
 
 
+def holdouts(model_ids: list[str], panoramas: list[str], rng: np.random.Generator | int,
+             heldout_fraction: float = 0.2, n_test_panoramas: int = 3,
+             ) -> tuple[list[str], list[str], list[str]]:
+    """(held-out model ids, training panoramas, test panoramas): the first draws of a split. Training
+    calls it with the evaluation's seed, so a trained model never sees what the evaluation holds out."""
+    rng = np.random.default_rng(rng) if isinstance(rng, int) else rng
+    heldout = choose_heldout_models(model_ids, heldout_fraction, rng)
+    train_panos, test_panos = split_panoramas(panoramas, n_test_panoramas, rng)
+    return heldout, train_panos, test_panos
+
+
 def make_split(model_ids: list[str], grid: np.ndarray, panoramas: list[str], n_queries: int, seed: int,
                polar_range_deg: tuple[float, float] = (20.0, 90.0), heldout_fraction: float = 0.2,
                n_test_panoramas: int = 3) -> EvaluationSplit:
     """Draw every set. render/photo use the same (model, camera) pairs over the models that are not
     held out, so the two sets differ only in the background; grid: the index's cameras (m, 3)."""
     rng = np.random.default_rng(seed)
-    heldout = choose_heldout_models(model_ids, heldout_fraction, rng)
-    train_panos, test_panos = split_panoramas(panoramas, n_test_panoramas, rng)
+    heldout, train_panos, test_panos = holdouts(model_ids, panoramas, rng, heldout_fraction, n_test_panoramas)
     split = EvaluationSplit(seed, tuple(polar_range_deg), 2.0, heldout, train_panos, test_panos)
     kept = sorted(set(model_ids) - set(heldout))
     render = _queries(kept, grid, n_queries, rng, split)

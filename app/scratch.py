@@ -1,0 +1,62 @@
+"""The from-scratch CNN as the service and CLI see it: where the trained model lives, training it on the
+default catalogue (without the evaluation's held-out models and panoramas), loading it as an embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.settings import Settings
+from index.build import view_cameras
+from index.sources import source_from_entry
+from index.splits import holdouts
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_DIR = REPO_ROOT / "artifacts" / "scratch_cnn"
+EVALUATION_SEED = 0  # the seed `photo2cad evaluate` draws its held-out models and panoramas with
+
+
+def scratch_dir(settings: Settings) -> Path:
+    """The configured folder, else a model trained into data_dir, else the one shipped in the repository."""
+    from models.train import is_trained
+
+    if settings.scratch_model_dir:
+        return settings.scratch_model_dir
+    return settings.trained_scratch_dir if is_trained(settings.trained_scratch_dir) else SHIPPED_DIR
+
+
+def train_scratch(settings: Settings, config, out_dir: Path, include_heldout: bool = False,
+                  seed: int = EVALUATION_SEED, progress: bool = True) -> dict:
+    """Train on the default catalogue seen from the index's view grid. Unless include_heldout, the
+    models and panoramas the evaluation (with `seed`) holds out are left out. Returns the manifest."""
+    from app.bootstrap import ensure_catalogue, hdri_dir
+    from models.train import train
+    from render.backgrounds import load_panorama
+
+    entries = ensure_catalogue(settings)
+    panorama_files = sorted(hdri_dir(settings).glob("*.exr"))
+    heldout, train_panos, _ = holdouts(sorted(e.model_id for e in entries),
+                                       [p.name for p in panorama_files], seed)
+    if include_heldout:
+        heldout, train_panos = [], [p.name for p in panorama_files]
+    models = [_training_model(e) for e in entries if e.model_id not in heldout]
+    panoramas = {p.name: load_panorama(p) for p in panorama_files if p.name in train_panos}
+    view = settings.view_config()
+    info = {"catalogue": str(settings.catalogue_dir), "heldout_models_excluded": heldout,
+            "split_seed": None if include_heldout else seed,
+            "cameras": f"{view.sampling} {view.count}, polar {view.polar_min_deg}-{view.polar_max_deg} deg"}
+    return train(models, view_cameras(view), panoramas, out_dir, config,
+                 (view.polar_min_deg, view.polar_max_deg), settings.render_workers, progress, info)
+
+
+def _training_model(entry):
+    from models.training_data import TrainingModel
+
+    source = source_from_entry(entry)
+    return TrainingModel(source.model_id, str(source.path), source.seat_kind or "unknown", source.rotation,
+                         source.size)
+
+
+def load_scratch_embedder(settings: Settings):
+    from models.scratch import ScratchEmbedder
+
+    return ScratchEmbedder(scratch_dir(settings))
