@@ -240,9 +240,10 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:
-    evaluate.add_argument("--embedders", default="efficientnet_lite0,inception_v3",
+    evaluate.add_argument("--embedders", default="efficientnet_lite0,scratch_cnn,inception_v3",
                           help="comma-separated; the configured one uses its index, others an index in "
-                               "data_dir/index/<name> or, if missing, one built at icosphere --level")
+                               "data_dir/index/<name> or, if missing, one built at icosphere --level "
+                               "(scratch_cnn: at the configured level, the grid it was trained on)")
     evaluate.add_argument("--queries", type=int, default=50, help="queries per test set")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--out", type=Path, default=Path("EVALUATION.md"))
@@ -255,6 +256,8 @@ def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:
                           help="skip random-init Lite0 (needs its own index at --level)")
     evaluate.add_argument("--refine", action="store_true",
                           help="also measure render-and-compare pose refinement (configured embedder)")
+    evaluate.add_argument("--no-objectron", dest="objectron", action="store_false",
+                          help="skip the Objectron outside baseline (needs npm once, to fetch its model)")
     evaluate.set_defaults(handler=_evaluate)
 
 
@@ -267,12 +270,18 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
         targets += _evaluation_targets(settings, name, args.level)
     if args.random_baseline:
         targets.append(_random_baseline_target(settings, args.level))
+    for target in targets:
+        if target.embedder.info.name == "scratch_cnn":  # a trained embedder: checked for leakage
+            target.trained_on, target.notes = target.embedder.config.model_ids, _trained_notes(target.embedder)
     if args.refine:
         from index.refine import RenderCompareRefiner
 
         targets[0].refiner = RenderCompareRefiner()
+    baselines = {}
+    if args.objectron:
+        baselines["Objectron chair (MediaPipe), outside baseline"] = _objectron_baseline(settings)
     results = run_evaluation(targets, args.queries, args.seed, bootstrap.hdri_dir(settings), args.out,
-                             args.artefacts, workers=settings.render_workers)
+                             args.artefacts, workers=settings.render_workers, baselines=baselines)
     for label, target in results["targets"].items():
         summary = {name: {k: round(s[k], 3) for k in ("top1", "top5", "seat_kind")}
                    | {"mean_err_deg": round(s["pose"]["mean_deg"], 2)} for name, s in target["sets"].items()}
@@ -283,6 +292,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
 def _evaluation_targets(settings: Settings, name: str, level: int) -> list:
     """The configured embedder's index (and its copy at `level`), or another embedder's index."""
     from app import bootstrap
+    from models.scratch import NAME as SCRATCH
     from index.collection import Collection
     from index.evaluation_report import EvalTarget, coarser_copy
 
@@ -294,13 +304,45 @@ def _evaluation_targets(settings: Settings, name: str, level: int) -> list:
                 EvalTarget(f"{name} (icosphere {level})", level_copy, embedder)]
     own = settings.model_copy(update={"embedder": name, "embedder_layer": None,
                                       "index_dir": settings.data_dir / "index" / name})
-    if not (own.resolved_index_dir / "manifest.json").exists():
+    if name != SCRATCH and not (own.resolved_index_dir / "manifest.json").exists():
         own = own.model_copy(update={"view_count": level,
                                      "index_dir": settings.data_dir / "index" / f"{name}_l{level}"})
-        bootstrap.ensure_index(own)  # builds, or finishes an interrupted build
+    embedder = bootstrap.load_embedder(own)
+    if name == SCRATCH:
+        _drop_stale_index(own.resolved_index_dir, embedder.info.weights)
+    bootstrap.ensure_index(own, embedder=embedder)  # builds, finishes an interrupted build, or checks
     collection = Collection.open(own.resolved_index_dir)
-    return [EvalTarget(f"{name} (icosphere {collection.view_config.count})", collection,
-                       bootstrap.load_embedder(own))]
+    return [EvalTarget(f"{name} (icosphere {collection.view_config.count})", collection, embedder)]
+
+
+def _drop_stale_index(index_dir: Path, weights: str) -> None:
+    """A scratch_cnn index is derived data: after retraining, its vectors belong to old weights."""
+    import shutil
+
+    manifest = index_dir / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text())["embedder"]["weights"] != weights:
+        print(f"{index_dir} was built with other scratch_cnn weights: rebuilding it")
+        shutil.rmtree(index_dir)
+
+
+def _trained_notes(embedder) -> str:
+    manifest = embedder.config.extra.get("manifest", {})
+    data = manifest.get("data", {})
+    return (f"Trained on {data.get('models', '?')} models ({data.get('training_images', '?')} images, "
+            f"{manifest.get('epochs_done', '?')} epochs, {_minutes(manifest)} min), without the "
+            f"{len(data.get('heldout_models_excluded', []))} held-out models.")
+
+
+def _minutes(manifest: dict) -> str:
+    return f"{sum(h.get('seconds', 0) for h in manifest.get('history', [])) / 60:.0f}"
+
+
+def _objectron_baseline(settings: Settings):
+    from index.objectron_baseline import objectron_errors
+    from models.objectron import ObjectronPose, fetch_objectron_model
+
+    estimator = ObjectronPose(fetch_objectron_model(settings.weights_dir / "objectron"))
+    return lambda images, cameras: objectron_errors(images, cameras, estimator, progress=False)
 
 
 def _random_baseline_target(settings: Settings, level: int):

@@ -116,12 +116,12 @@ class Collection:
     def check_embedder(self, info: EmbedderInfo) -> None:
         """Vectors from another embedder would be meaningless next to the indexed ones."""
         have = self.manifest["embedder"]
-        if (have["name"], have["layer"], have["dim"], have["input_size_px"]) != (
-                info.name, info.layer, info.dim, info.input_size_px):
+        if (have["name"], have["layer"], have["dim"], have["input_size_px"], have["weights"]) != (
+                info.name, info.layer, info.dim, info.input_size_px, info.weights):
             raise CollectionError(
-                f"index at {self.root} was built with {have['name']}/{have['layer']} ({have['dim']}-d); "
-                f"the configured embedder is {info.name}/{info.layer} ({info.dim}-d): rebuild the index "
-                "or configure the same embedder")
+                f"index at {self.root} was built with {have['name']}/{have['layer']} ({have['dim']}-d, "
+                f"weights: {have['weights']}); the configured embedder is {info.name}/{info.layer} "
+                f"({info.dim}-d, weights: {info.weights}): rebuild the index or configure the same embedder")
 
     def views_dir(self, model_id: str) -> Path:
         return self.root / "views" / safe_name(model_id)

@@ -1,6 +1,7 @@
 """Store + FAISS + manifest: writes, replacement, removal, verification and rebuild on load."""
 
 import json
+from dataclasses import replace
 
 import faiss
 import numpy as np
@@ -62,6 +63,10 @@ def test_embedder_mismatch_is_refused(collection):
     other = EmbedderInfo(name="other", layer="x", input_size_px=32, dim=8, weights="w")
     with pytest.raises(CollectionError, match="rebuild the index"):
         collection.check_embedder(other)
+    retrained = replace(INFO, weights="trained again")  # same network, other weights: other vectors
+    with pytest.raises(CollectionError, match="trained again"):
+        collection.check_embedder(retrained)
+    collection.check_embedder(INFO)
     with pytest.raises(CollectionError, match="already exists"):
         Collection.create(collection.root, INFO, ViewConfig())
 

@@ -43,12 +43,45 @@ def _results():
 def test_markdown_has_one_row_per_target_and_set():
     text = markdown(_results())
     rows = [line for line in text.splitlines() if line.startswith("| lite0 |")]
-    assert len(rows) == 3
+    assert len(rows) == 4  # one per test set, one in the targets table
     assert rows[0].startswith("| lite0 | 0.50 | 0.50 | 0.50 | 51.0 | 51.0 | 12.0 (n=1) | 0.50 | - |")
+    assert rows[3] == "| lite0 | 0.50 (not met) | 51.0 (not met) | 0.50 (not met) |"
     assert "Seed 3, 2 queries" in text and "seed CNN: 11.12 deg" in text
 
 
+def _baseline(errors):
+    from index.evaluate import pose_summary
+
+    summary = pose_summary(np.array(errors))
+    rows = [{"detected": True, "error_deg": e} for e in errors] + [{"detected": False, "error_deg": None}]
+    return {"queries": len(rows), "detected": len(errors), "pose": summary, "pose_front_back": summary,
+            "pose_any_side": summary, "per_query": rows}
+
+
+def test_outside_baseline_gets_rows_and_a_comparison():
+    results = _results()
+    results["baselines"] = {"objectron": {n: _baseline([100.0, 104.0]) for n in ("render", "photo",
+                                                                                  "heldout_models")}}
+    text = markdown(results)
+    rows = [line for line in text.splitlines() if line.startswith("| objectron |")]
+    assert rows == ["| objectron | - | - | - | 102.0 | 102.0 | - | 0.00 | - |"] * 3
+    assert "presence passed on 2/3 images" in text and "Our best mean error here: 51.0 deg (lite0), 2.0x lower" in text
+
+
+def test_a_model_trained_on_heldout_models_is_refused():
+    from index.evaluation_report import EvalTarget, LeakageError, check_no_leakage
+    from index.splits import EvaluationSplit
+
+    split = EvaluationSplit(0, (20.0, 90.0), 2.0, ["m3"], ["p1"], ["p2"])
+    clean = EvalTarget("clean", None, None, trained_on=["m1", "m2"])
+    check_no_leakage([clean, EvalTarget("transfer", None, None)], split)
+    with pytest.raises(LeakageError, match="leaky was trained on 1 held-out models"):
+        check_no_leakage([clean, EvalTarget("leaky", None, None, trained_on=["m1", "m3"])], split)
+
+
 def test_plot_errors_writes_a_png(tmp_path):
-    plot_errors(_results(), tmp_path / "errors.png")
+    results = _results()
+    results["baselines"] = {"objectron": {n: _baseline([100.0]) for n in ("render", "photo", "heldout_models")}}
+    plot_errors(results, tmp_path / "errors.png")
     with Image.open(tmp_path / "errors.png") as image:
         assert image.format == "PNG" and image.width > 600
