@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
-from app.batching import EmbedBatcher
+from app.batching import EmbedBatcher, NeighbourBatcher
 from app.bootstrap import load_embedder
 from app.metrics import Metrics
 from app.settings import Settings
@@ -23,37 +23,52 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Batchers:
+    """Micro-batchers shared by concurrent queries; they outlive index reloads."""
+
+    embed: EmbedBatcher
+    search: NeighbourBatcher
+
+    def close(self) -> None:
+        self.embed.close()
+        self.search.close()
+
+
+@dataclass
 class Services:
     settings: Settings
     embedder: Embedder  # the embedder itself: indexing embeds its views in batches already
     collection: Collection
     searcher: Searcher
-    batcher: EmbedBatcher | None = None  # query photos go through it when batching is on
+    batchers: Batchers | None = None  # queries go through them when batching is on
 
 
 def load_services(settings: Settings, embedder: Embedder | None = None,
-                  batcher: EmbedBatcher | None = None) -> Services:
+                  batchers: Batchers | None = None) -> Services:
     """Open the index and build the searcher; the index must exist (`photo2cad index build`).
-    The searcher embeds through `batcher` when given."""
+    The searcher embeds and searches through `batchers` when given."""
     embedder = embedder or load_embedder(settings)
     collection = Collection.open(settings.resolved_index_dir)
     log.info("index %s: %s", settings.resolved_index_dir, collection.manifest.get("counts"))
-    return Services(settings, embedder, collection, Searcher(collection, batcher or embedder), batcher)
+    searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search) if batchers
+                else Searcher(collection, embedder))
+    return Services(settings, embedder, collection, searcher, batchers)
 
 
-def start_batcher(settings: Settings, embedder: Embedder, metrics: Metrics) -> EmbedBatcher | None:
-    """The micro-batcher in front of `embedder`, or None when batching is off."""
+def start_batchers(settings: Settings, embedder: Embedder, metrics: Metrics) -> Batchers | None:
+    """Micro-batchers for query embeds and searches, or None when batching is off."""
     if not settings.batching:
         return None
-    return EmbedBatcher(embedder, settings.batch_max_size, settings.batch_max_wait_ms,
-                        observe_batch=metrics.embed_batch_size.observe)
+    size, wait_ms = settings.batch_max_size, settings.batch_max_wait_ms
+    return Batchers(EmbedBatcher(embedder, size, wait_ms, observe_batch=metrics.embed_batch_size.observe),
+                    NeighbourBatcher(size, wait_ms, observe_batch=metrics.search_batch_size.observe))
 
 
 def reload_services(app: FastAPI) -> Services:
     """Re-open the index from disk and swap it in. Requests already running keep the old searcher
     (FAISS is never written while searched: the new one is a separate object); new requests get the new."""
     old = app.state.services
-    app.state.services = load_services(old.settings, old.embedder, old.batcher)
+    app.state.services = load_services(old.settings, old.embedder, old.batchers)
     return app.state.services
 
 
@@ -62,10 +77,10 @@ def lifespan_for(settings: Settings, embedder: Embedder | None = None):
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as on_exit:
             loaded = embedder or load_embedder(settings)
-            batcher = start_batcher(settings, loaded, app.state.metrics)
-            if batcher is not None:
-                on_exit.callback(batcher.close)
-            app.state.services = load_services(settings, loaded, batcher)
+            batchers = start_batchers(settings, loaded, app.state.metrics)
+            if batchers is not None:
+                on_exit.callback(batchers.close)
+            app.state.services = load_services(settings, loaded, batchers)
             on_exit.callback(lambda: app.state.services.collection.close())  # the one in use by then
             app.state.write_lock = threading.Lock()  # one index change at a time
             yield
