@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
+from app.batching import EmbedBatcher, NeighbourBatcher
 from app.bootstrap import load_embedder
+from app.metrics import Metrics
 from app.settings import Settings
 from index.collection import Collection
 from index.search import Searcher
@@ -21,38 +23,67 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Batchers:
+    """Micro-batchers shared by concurrent queries; they outlive index reloads."""
+
+    embed: EmbedBatcher
+    search: NeighbourBatcher
+
+    def close(self) -> None:
+        self.embed.close()
+        self.search.close()
+
+
+@dataclass
 class Services:
     settings: Settings
-    embedder: Embedder
+    embedder: Embedder  # the embedder itself: indexing embeds its views in batches already
     collection: Collection
     searcher: Searcher
+    batchers: Batchers | None = None  # queries go through them when batching is on
 
 
-def load_services(settings: Settings, embedder: Embedder | None = None) -> Services:
-    """Open the index and build the searcher; the index must exist (`photo2cad index build`)."""
+def load_services(settings: Settings, embedder: Embedder | None = None,
+                  batchers: Batchers | None = None) -> Services:
+    """Open the index and build the searcher; the index must exist (`photo2cad index build`).
+    The searcher embeds and searches through `batchers` when given."""
     embedder = embedder or load_embedder(settings)
     collection = Collection.open(settings.resolved_index_dir)
     log.info("index %s: %s", settings.resolved_index_dir, collection.manifest.get("counts"))
-    return Services(settings, embedder, collection, Searcher(collection, embedder))
+    searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search) if batchers
+                else Searcher(collection, embedder))
+    return Services(settings, embedder, collection, searcher, batchers)
+
+
+def start_batchers(settings: Settings, embedder: Embedder, metrics: Metrics) -> Batchers | None:
+    """Micro-batchers for query embeds and searches, or None when batching is off."""
+    if not settings.batching:
+        return None
+    size, wait_ms = settings.batch_max_size, settings.batch_max_wait_ms
+    return Batchers(EmbedBatcher(embedder, size, wait_ms, observe_batch=metrics.embed_batch_size.observe),
+                    NeighbourBatcher(size, wait_ms, observe_batch=metrics.search_batch_size.observe))
 
 
 def reload_services(app: FastAPI) -> Services:
     """Re-open the index from disk and swap it in. Requests already running keep the old searcher
     (FAISS is never written while searched: the new one is a separate object); new requests get the new."""
     old = app.state.services
-    app.state.services = load_services(old.settings, old.embedder)
+    app.state.services = load_services(old.settings, old.embedder, old.batchers)
     return app.state.services
 
 
 def lifespan_for(settings: Settings, embedder: Embedder | None = None):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = load_services(settings, embedder)
-        app.state.write_lock = threading.Lock()  # one index change at a time
-        try:
+        with ExitStack() as on_exit:
+            loaded = embedder or load_embedder(settings)
+            batchers = start_batchers(settings, loaded, app.state.metrics)
+            if batchers is not None:
+                on_exit.callback(batchers.close)
+            app.state.services = load_services(settings, loaded, batchers)
+            on_exit.callback(lambda: app.state.services.collection.close())  # the one in use by then
+            app.state.write_lock = threading.Lock()  # one index change at a time
             yield
-        finally:
-            app.state.services.collection.close()
 
     return lifespan
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the service: requests by route and status, embed and search latencies."""
+"""Prometheus metrics of the service: requests by route and status, stage latencies, embed batch sizes."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from index.search import SearchAnswer, Searcher
 T = TypeVar("T")
 # Seconds; embedding one photo on a CPU takes ~20 ms (small model) to ~1 s (large model, busy host).
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # photos per forward pass or search
 
 
 class Metrics:
@@ -34,8 +35,13 @@ class Metrics:
                                 ["method", "route", "status"], registry=self.registry)
         self.request_seconds = Histogram("photo2cad_request_duration_seconds", "HTTP request latency.",
                                          ["method", "route"], registry=self.registry)
-        self.embed_seconds = Histogram("photo2cad_embed_seconds", "Time to embed one query photo.",
+        self.embed_seconds = Histogram("photo2cad_embed_seconds", "Time to embed one query photo "
+                                       "(with micro-batching: including the wait for its batch).",
                                        buckets=STAGE_BUCKETS, registry=self.registry)
+        self.embed_batch_size = Histogram("photo2cad_embed_batch_size", "Query photos per forward pass of "
+                                          "the micro-batcher.", buckets=BATCH_BUCKETS, registry=self.registry)
+        self.search_batch_size = Histogram("photo2cad_search_batch_size", "Queries per index search of the "
+                                           "micro-batcher.", buckets=BATCH_BUCKETS, registry=self.registry)
         self.search_seconds = Histogram("photo2cad_search_seconds", "Time to search the index and rank "
                                         "models for one embedded query.", buckets=STAGE_BUCKETS,
                                         registry=self.registry)

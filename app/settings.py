@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     include_nonfree: bool = Field(False, description="Also index sweethome3d-furniture-nonfree.")
     default_top_k: int = Field(5, ge=1, le=100)
     max_top_k: int = Field(50, ge=1)
+    batching: bool = Field(True, description="Embed and search concurrent queries together (micro-batching).")
+    batch_max_size: int = Field(16, ge=1, le=256, description="Most queries per forward pass or search.")
+    batch_max_wait_ms: float = Field(2.0, ge=0.0, le=100.0, description="Longest wait for more queries to "
+                                     "join a batch, only taken while recent batches were larger.")
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="Uploads above this get 413.")
     max_image_pixels: int = Field(40_000_000)
     api_key: str | None = Field(None, description="Key for POST/DELETE /api/admin/models and /api/admin/reload "

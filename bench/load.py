@@ -1,10 +1,12 @@
 """Load benchmark of the real service on loopback: req/s and latency at 1-8 clients vs the bare embedder.
 
 Run: .venv/bin/python -m bench.load [--seconds 15] [--clients 1,2,4,8] [--max-requests 3000]
-Needs the default index (data/index/efficientnet_lite0) and weights. Measures the bare embedder first
-(batch throughput, single-image latency) in this process, then starts `photo2cad serve` on a free
-127.0.0.1 port, drives POST /api/search from N threads per level, stops the server, prints a Markdown
-table and writes JSON to bench/results/load.json.
+                                   [--batching on,off] [--data-dir data]
+Needs the default index (<data-dir>/index/efficientnet_lite0) and weights. Measures the bare embedder
+first (batch throughput, single-image latency) in this process, then, once per --batching mode, starts
+`photo2cad serve` (PHOTO2CAD_BATCHING on or off) on a free 127.0.0.1 port, drives POST /api/search from
+N threads per level and stops the server; prints a Markdown table (with the mean batch sizes of each
+level, embed and search, from /metrics) and writes JSON to bench/results/load.json.
 """
 
 from __future__ import annotations
@@ -29,14 +31,13 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT / "data"
-VIEWS_DIR = DATA_DIR / "index" / "efficientnet_lite0" / "views"
+INDEX = Path("index") / "efficientnet_lite0"  # inside the data dir
 
 
-def query_images(n_views: int = 4, seed: int = 0) -> list[bytes]:
+def query_images(data_dir: Path, n_views: int = 4, seed: int = 0) -> list[bytes]:
     """JPEG bytes: `n_views` rendered index views (224 px, white ground) and one composited on a
     seeded smooth colour background (360x280 px, so the server's square padding has work to do)."""
-    model_dirs = sorted(p for p in VIEWS_DIR.iterdir() if p.is_dir())
+    model_dirs = sorted(p for p in (data_dir / INDEX / "views").iterdir() if p.is_dir())
     picks = [model_dirs[i * len(model_dirs) // n_views] for i in range(n_views)]
     paths = [min(d.rglob("*.jpg")) for d in picks]
     jpegs = [p.read_bytes() for p in paths]
@@ -64,11 +65,11 @@ def _median_seconds(fn, repeat: int) -> float:
     return float(np.median(times))
 
 
-def bare_embedder(jpegs: list[bytes]) -> dict:
+def bare_embedder(jpegs: list[bytes], data_dir: Path) -> dict:
     """Batch throughput (images/s at 8 and 32) and single-image latency (ms) of embedder.embed."""
     from models.transfer import build_embedder  # TensorFlow loads here only
 
-    embedder = build_embedder("efficientnet_lite0", DATA_DIR / "weights")
+    embedder = build_embedder("efficientnet_lite0", data_dir / "weights")
     arrays = np.stack([np.asarray(Image.open(io.BytesIO(j)).convert("RGB").resize((224, 224)))
                        for j in jpegs])
     batch = np.resize(arrays, (32, *arrays.shape[1:]))
@@ -85,9 +86,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, log: io.BufferedRandom) -> subprocess.Popen:
+def start_server(port: int, log: io.BufferedRandom, data_dir: Path, batching: str) -> subprocess.Popen:
     """`photo2cad serve` in its own session (a terminal Ctrl-C reaches only us; we stop it)."""
-    env = os.environ | {"PHOTO2CAD_DATA_DIR": str(DATA_DIR)}
+    env = os.environ | {"PHOTO2CAD_DATA_DIR": str(data_dir), "PHOTO2CAD_BATCHING": str(batching == "on"),
+                        "PHOTO2CAD_INDEX_DIR": str(data_dir / INDEX)}
     return subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -155,28 +157,62 @@ def drive(url: str, jpegs: list[bytes], clients: int, seconds: float, max_reques
             "p95_ms": round(float(p95), 1), "p99_ms": round(float(p99), 1)}
 
 
-def serve_and_drive(jpegs: list[bytes], levels: list[int], seconds: float, max_requests: int) -> list[dict]:
-    """Start the service, warm it up, run every concurrency level, always stop it."""
+BATCH_STAGES = ("embed", "search")  # the service's photo2cad_<stage>_batch_size histograms
+
+
+def batch_counts(url: str) -> dict[str, float]:
+    """Batch-size histogram counts and sums so far, e.g. {"embed_count": forward passes, "embed_sum":
+    photos embedded}, from /metrics."""
+    values = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        for stage in BATCH_STAGES:
+            for part in ("count", "sum"):
+                if line.startswith(f"photo2cad_{stage}_batch_size_{part} "):
+                    values[f"{stage}_{part}"] = float(line.split()[1])
+    return values
+
+
+def drive_level(url: str, jpegs: list[bytes], clients: int, seconds: float, max_requests: int) -> dict:
+    """`drive` plus the mean batch size of each stage during it (None without batching)."""
+    before = batch_counts(url)
+    row = drive(url, jpegs, clients, seconds, max_requests)
+    after = batch_counts(url)
+    for stage in BATCH_STAGES:
+        batches = after.get(f"{stage}_count", 0) - before.get(f"{stage}_count", 0)
+        items = after.get(f"{stage}_sum", 0) - before.get(f"{stage}_sum", 0)
+        row[f"mean_{stage}_batch"] = round(items / batches, 2) if batches else None
+    return row
+
+
+def serve_and_drive(jpegs: list[bytes], levels: list[int], seconds: float, max_requests: int,
+                    data_dir: Path, batching: str) -> list[dict]:
+    """Start the service (batching "on" or "off"), warm it up, run every level, always stop it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
-        server = start_server(port, log)
+        server = start_server(port, log, data_dir, batching)
         try:
             wait_healthy(url, server, log)
             drive(url, jpegs, 1, 3, 5)  # first requests trace the tf.function
-            return [drive(url, jpegs, n, seconds, max_requests) for n in levels]
+            drive(url, jpegs, max(levels), 3, 4 * max(levels))  # and warm the batch sizes to come
+            rows = [drive_level(url, jpegs, n, seconds, max_requests) for n in levels]
+            return [{"batching": batching} | row for row in rows]
         finally:
             stop_server(server)
 
 
 def table(rows: list[dict], bare: dict) -> str:
-    header = "| clients | req/s | p50 ms | p95 ms | p99 ms | errors | req/s / bare b32 img/s | p50 / bare 1-img |"
-    lines = [header, "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    header = ("| batching | clients | req/s | p50 ms | p95 ms | p99 ms | errors | mean batch embed/search "
+              "| req/s / bare b32 img/s | p50 / bare 1-img |")
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         throughput_ratio = r["req_per_s"] / bare["images_per_s_batch32"]
         latency_ratio = r["p50_ms"] / bare["single_ms"]
-        lines.append(f"| {r['clients']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
-                     f"| {r['p99_ms']:.1f} | {r['errors']} | {throughput_ratio:.2f} | {latency_ratio:.2f} |")
+        mean_batch = "/".join("-" if r[f"mean_{stage}_batch"] is None else f"{r[f'mean_{stage}_batch']:.1f}"
+                              for stage in BATCH_STAGES)
+        lines.append(f"| {r['batching']} | {r['clients']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} "
+                     f"| {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {mean_batch} "
+                     f"| {throughput_ratio:.2f} | {latency_ratio:.2f} |")
     return "\n".join(lines)
 
 
@@ -185,19 +221,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15, help="duration of each concurrency level")
     parser.add_argument("--clients", default="1,2,4,8", help="comma-separated concurrency levels")
     parser.add_argument("--max-requests", type=int, default=3000, help="hard cap per level")
+    parser.add_argument("--batching", default="on,off", help="micro-batching on, off, or both in turn")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data",
+                        help="data folder with index/efficientnet_lite0 and weights (only read)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
     args = parser.parse_args(argv)
-    load_before, jpegs = os.getloadavg(), query_images()
-    bare = bare_embedder(jpegs)
+    modes = args.batching.split(",")
+    if not modes or set(modes) - {"on", "off"}:
+        parser.error("--batching takes on, off or on,off")
+    load_before, jpegs = os.getloadavg(), query_images(args.data_dir)
+    bare = bare_embedder(jpegs, args.data_dir)
     print(f"bare embedder: {bare['images_per_s_batch8']:.1f} img/s at batch 8, "
           f"{bare['images_per_s_batch32']:.1f} img/s at batch 32, single image {bare['single_ms']:.1f} ms")
-    rows = serve_and_drive(jpegs, [int(n) for n in args.clients.split(",")], args.seconds, args.max_requests)
+    levels = [int(n) for n in args.clients.split(",")]
+    rows = [row for mode in modes
+            for row in serve_and_drive(jpegs, levels, args.seconds, args.max_requests, args.data_dir, mode)]
     print(table(rows, bare))
     result = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
                           "load_before": [round(x, 2) for x in load_before],
                           "load_after": [round(x, 2) for x in os.getloadavg()]},
               "queries": len(jpegs), "seconds_per_level": args.seconds, "max_requests": args.max_requests,
+              "batch_settings": {k: v for k, v in os.environ.items() if k.startswith("PHOTO2CAD_BATCH_")},
               "bare_embedder": bare, "levels": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")

@@ -8,12 +8,14 @@ summed per seat kind; models without a seat kind do not vote.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from index.collection import Collection
 from index.pose import PoseEstimate, estimate_pose, view_spacing_deg
 from index.store import ModelRecord
+from index.vectors import VectorIndex
 from models.embedder import Embedder
 from render.cameras import angular_error_deg
 
@@ -35,14 +37,24 @@ class SearchAnswer:
     matches: list[ModelMatch]  # best first
 
 
+class NeighbourSearch(Protocol):
+    """Nearest views of queries in a vector index, e.g. shared with other callers' queries."""
+
+    def search(self, vectors: VectorIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """As vectors.search: queries (q, dim) float32 -> (similarities (q, k) float32, ids (q, k) int64)."""
+        ...
+
+
 class Searcher:
-    """Holds an embedder and a snapshot of a collection's views; `search` is thread-safe."""
+    """Holds an embedder and a snapshot of a collection's views; `search` is thread-safe.
+    neighbours: how the index is searched (default: directly, one call per search)."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
-                 category_temperature: float = 0.02) -> None:
+                 category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
+        self.neighbours = neighbours
         self.min_views = min_views
         self.category_temperature = category_temperature
         self.views = collection.store.view_table()
@@ -65,7 +77,10 @@ class Searcher:
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         k = max(self.min_views, top_k * 32)
-        sims, ids = self.collection.vectors.search(queries, k)
+        if self.neighbours is None:
+            sims, ids = self.collection.vectors.search(queries, k)
+        else:
+            sims, ids = self.neighbours.search(self.collection.vectors, queries, k)
         return [self._answer(s, i, top_k, true_camera) for s, i in zip(sims, ids)]
 
     def _answer(self, sims: np.ndarray, ids: np.ndarray, top_k: int, true_camera: np.ndarray | None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -30,6 +30,21 @@ class Embedder(Protocol):
 
         Returns (n, info.dim) float32, rows L2-normalised.
         """
+        ...
+
+
+@runtime_checkable
+class PreparedEmbedder(Embedder, Protocol):
+    """An embedder whose resize step can run apart from its forward pass, so images of different sizes
+    can share one forward pass: embed(x) == embed_prepared(prepare(x)) up to float rounding."""
+
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        """images: (n, H, W, 3) uint8 RGB, any H, W. Returns (n, S, S, 3) float32 network input,
+        S = info.input_size_px."""
+        ...
+
+    def embed_prepared(self, inputs: np.ndarray) -> np.ndarray:
+        """inputs: (n, S, S, 3) float32 from `prepare`. Returns (n, info.dim) float32, rows L2-normalised."""
         ...
 
 

@@ -36,6 +36,13 @@ def _preprocess(backbone: str, x: tf.Tensor) -> tf.Tensor:
     return keras.applications.inception_v3.preprocess_input(x)  # [-1, 1]
 
 
+def _checked(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise EmbedderConfigError(f"expected (n, H, W, 3) uint8, got {images.shape} {images.dtype}")
+    return images
+
+
 def _describe(weights: str | Path, default: str) -> str:
     """Human description of a weights file, from its source sidecar when there is one."""
     sidecar = sidecar_path(Path(weights))
@@ -125,11 +132,27 @@ class TransferEmbedder:
         features = self._model(_preprocess(self._backbone, images), training=False)
         return tf.reduce_mean(features, axis=(1, 2))
 
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        """images: (n, H, W, 3) uint8 RGB, any H, W. Returns (n, S, S, 3) float32 in [0, 255], S =
+        info.input_size_px: the resized network input, for `embed_prepared` (possibly stacked with others)."""
+        images = _checked(images)
+        if len(images) == 0:
+            return np.zeros((0, self._size, self._size, 3), np.float32)
+        return self._resize(tf.constant(images)).numpy()
+
+    def embed_prepared(self, inputs: np.ndarray) -> np.ndarray:
+        """inputs: (n, S, S, 3) float32 from `prepare`. Returns (n, info.dim) float32, rows L2-normalised."""
+        inputs = np.asarray(inputs, np.float32)
+        if len(inputs) == 0:
+            return np.zeros((0, self.info.dim), np.float32)
+        with self._lock:
+            chunks = [self._embed_batch(tf.constant(inputs[start : start + MAX_BATCH])).numpy()
+                      for start in range(0, len(inputs), MAX_BATCH)]
+        return l2_normalise(np.concatenate(chunks))
+
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images: (n, H, W, 3) uint8 RGB. Returns (n, info.dim) float32, rows L2-normalised."""
-        images = np.asarray(images)
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise EmbedderConfigError(f"expected (n, H, W, 3) uint8, got {images.shape} {images.dtype}")
+        images = _checked(images)
         if len(images) == 0:
             return np.zeros((0, self.info.dim), np.float32)
         chunks = []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from models.embedder import EmbedderInfo
+from models.embedder import EmbedderInfo, PreparedEmbedder
 from models.transfer import MAX_BATCH, EmbedderConfigError, TransferEmbedder, build_embedder
 
 
@@ -55,6 +55,16 @@ def test_batches_larger_than_max_are_split(small_random_inception):
     vectors = small_random_inception.embed(images)
     assert vectors.shape == (MAX_BATCH + 3, 768)
     np.testing.assert_allclose(small_random_inception.embed(images[-2:]), vectors[-2:], atol=1e-4)
+
+
+def test_prepared_inputs_of_different_sizes_share_one_forward_pass(lite0):
+    photos = [_images(1, seed=20, shape=(48, 64)), _images(1, seed=21, shape=(300, 300)), _images(2, seed=22)]
+    inputs = np.concatenate([lite0.prepare(p) for p in photos])
+    assert isinstance(lite0, PreparedEmbedder)
+    assert inputs.shape == (4, 224, 224, 3) and inputs.dtype == np.float32
+    np.testing.assert_allclose(lite0.embed_prepared(inputs), np.concatenate([lite0.embed(p) for p in photos]),
+                               atol=1e-4)
+    assert lite0.embed_prepared(lite0.prepare(np.zeros((0, 8, 8, 3), np.uint8))).shape == (0, 1280)
 
 
 def test_random_inception_small_input(small_random_inception):
