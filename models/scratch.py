@@ -126,8 +126,11 @@ class ScratchEmbedder:
         size = self.config.input_size_px
         self._model = keras.Model(model.input, [model.get_layer(EMBEDDING_LAYER).output, model.output])
         self._lock = threading.Lock()
-        self._forward = tf.function(self._forward_batch,
-                                    input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)])
+        self._resize = tf.function(
+            lambda images: tf.image.resize(tf.cast(images, tf.float32), (size, size), antialias=True),
+            input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)])
+        self._forward = tf.function(lambda inputs: self._model(inputs, training=False),
+                                    input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
         manifest = self.config.extra.get("manifest", {})
         self.info = EmbedderInfo(
             name=NAME, layer=EMBEDDING_LAYER, input_size_px=size, dim=self.config.embedding_dim,
@@ -137,33 +140,41 @@ class ScratchEmbedder:
                    "preprocessing": "antialiased resize, x / 127.5 - 1", "folder": str(folder)},
         )
 
-    def _forward_batch(self, images: tf.Tensor) -> tuple[tf.Tensor, dict]:
-        size = self.config.input_size_px
-        resized = tf.image.resize(tf.cast(images, tf.float32), (size, size), antialias=True)
-        embedding, heads = self._model(resized, training=False)
-        return embedding, heads
-
-    def _run(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        """images: (n, H, W, 3) uint8 RGB, any H, W. Returns (n, S, S, 3) float32 in [0, 255], the
+        resized network input for `embed_prepared` (possibly stacked with other requests' inputs)."""
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ScratchModelError(f"expected (n, H, W, 3) uint8, got {images.shape} {images.dtype}")
+        size = self.config.input_size_px
+        if len(images) == 0:
+            return np.zeros((0, size, size, 3), np.float32)
+        return self._resize(tf.constant(images)).numpy()
+
+    def _run(self, inputs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """inputs (n, S, S, 3) float32 -> raw embeddings (n, dim) and head logits."""
         embeddings, heads = [], []
         with self._lock:
-            for start in range(0, len(images), MAX_BATCH):
-                embedding, head = self._forward(tf.constant(images[start : start + MAX_BATCH]))
+            for start in range(0, len(inputs), MAX_BATCH):
+                embedding, head = self._forward(tf.constant(inputs[start : start + MAX_BATCH]))
                 embeddings.append(embedding.numpy())
                 heads.append({k: v.numpy() for k, v in head.items()})
         return np.concatenate(embeddings), {k: np.concatenate([h[k] for h in heads]) for k in heads[0]}
 
+    def embed_prepared(self, inputs: np.ndarray) -> np.ndarray:
+        """inputs: (n, S, S, 3) float32 from `prepare`. Returns (n, dim) float32, rows L2-normalised."""
+        inputs = np.asarray(inputs, np.float32)
+        if len(inputs) == 0:
+            return np.zeros((0, self.info.dim), np.float32)
+        return l2_normalise(self._run(inputs)[0])
+
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images: (n, H, W, 3) uint8 RGB. Returns (n, dim) float32, rows L2-normalised."""
-        if len(images) == 0:
-            return np.zeros((0, self.info.dim), np.float32)
-        return l2_normalise(self._run(images)[0])
+        return self.embed_prepared(self.prepare(images))
 
     def predict_heads(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Softmax probabilities of each head: {"model": (n, models), "kind": (n, kinds), "view": (n, views)}."""
-        _, heads = self._run(images)
+        _, heads = self._run(self.prepare(images))
         return {k: _softmax(v) for k, v in heads.items()}
 
 

@@ -47,6 +47,12 @@ def test_embedder_round_trips_through_its_folder(tmp_path: Path) -> None:
     np.testing.assert_allclose(heads["kind"].sum(axis=1), 1.0, atol=1e-5)
     again = ScratchEmbedder(tmp_path / "m").embed(images)  # the weights were really saved
     np.testing.assert_allclose(again, vectors, atol=1e-5)
+    from models.embedder import PreparedEmbedder
+
+    assert isinstance(embedder, PreparedEmbedder)  # the service's micro-batcher can stack its inputs
+    stacked = embedder.embed_prepared(np.concatenate([embedder.prepare(images[:2]), embedder.prepare(
+        np.zeros((1, 70, 20, 3), np.uint8))]))
+    np.testing.assert_allclose(stacked[:2], vectors[:2], atol=1e-5)
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
