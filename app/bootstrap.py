@@ -12,6 +12,7 @@ from app.settings import Settings
 from index.build import BuildReport, index_models, remove_models
 from index.catalogue import CatalogueEntry, build_catalogue
 from index.collection import Collection, CollectionError
+from index.lock import index_write_lock
 from index.sources import source_from_entry, user_sources
 from models.embedder import Embedder, EmbedderInfo
 from models.weights import prepare_weights
@@ -75,15 +76,16 @@ def open_collection(settings: Settings, embedder: Embedder) -> Collection:
 def ensure_index(settings: Settings, limit: int | None = None,
                  embedder: Embedder | None = None) -> BuildReport:
     """Build (or finish building) the default-catalogue index; unchanged models are skipped."""
-    entries = ensure_catalogue(settings)[:limit]
-    embedder = embedder or load_embedder(settings)
-    collection = open_collection(settings, embedder)
-    try:
-        print(f"indexing {len(entries)} catalogue models into {collection.root}")
-        return index_models(collection, embedder, [source_from_entry(e) for e in entries],
-                            workers=settings.render_workers)
-    finally:
-        collection.close()
+    with index_write_lock(settings.resolved_index_dir):
+        entries = ensure_catalogue(settings)[:limit]
+        embedder = embedder or load_embedder(settings)
+        collection = open_collection(settings, embedder)
+        try:
+            print(f"indexing {len(entries)} catalogue models into {collection.root}")
+            return index_models(collection, embedder, [source_from_entry(e) for e in entries],
+                                workers=settings.render_workers)
+        finally:
+            collection.close()
 
 
 def add_files(settings: Settings, paths: Sequence[Path], model_id: str | None = None,
@@ -91,27 +93,31 @@ def add_files(settings: Settings, paths: Sequence[Path], model_id: str | None = 
               creator: str | None = None, embedder: Embedder | None = None, id_from: str = "name",
               workers: int | None = None) -> BuildReport:
     """Index user CAD files and .sh3f libraries; folders are walked. Ids default to the file name
-    without extension (id_from="path": the path below the folder given)."""
-    found = user_sources(paths, settings.resolved_index_dir / "sources", id_from=id_from, model_id=model_id,
-                         name=name, seat_kind=seat_kind, licence=licence, creator=creator,
-                         packages_dir=settings.packages_dir)
-    embedder = embedder or load_embedder(settings)
-    collection = open_collection(settings, embedder)
-    try:
-        report = index_models(collection, embedder, found.models,
-                              workers=settings.render_workers if workers is None else workers)
-    finally:
-        collection.close()
+    without extension (id_from="path": the path below the folder given). Holds the index's write lock
+    throughout."""
+    with index_write_lock(settings.resolved_index_dir):
+        found = user_sources(paths, settings.resolved_index_dir / "sources", id_from=id_from,
+                             model_id=model_id, name=name, seat_kind=seat_kind, licence=licence,
+                             creator=creator, packages_dir=settings.packages_dir)
+        embedder = embedder or load_embedder(settings)
+        collection = open_collection(settings, embedder)
+        try:
+            report = index_models(collection, embedder, found.models,
+                                  workers=settings.render_workers if workers is None else workers)
+        finally:
+            collection.close()
     report.failed[:0] = found.failed
     return report
 
 
 def remove(settings: Settings, model_ids: Sequence[str]) -> int:
-    collection = Collection.open(settings.resolved_index_dir)
-    try:
-        return remove_models(collection, model_ids)
-    finally:
-        collection.close()
+    require_index(settings)  # before the lock, which would create the folder
+    with index_write_lock(settings.resolved_index_dir):
+        collection = Collection.open(settings.resolved_index_dir)
+        try:
+            return remove_models(collection, model_ids)
+        finally:
+            collection.close()
 
 
 def require_index(settings: Settings) -> None:
