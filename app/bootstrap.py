@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 
 from app.settings import Settings
-from index.build import BuildReport, index_models, remove_models
+from index.build import BuildReport, EmbedJobs, ModelSource, index_models, remove_models
 from index.catalogue import CatalogueEntry, build_catalogue
 from index.collection import Collection, CollectionError
+from index.lock import index_write_lock
 from index.sources import source_from_entry, user_sources
 from models.embedder import Embedder, EmbedderInfo
 from models.weights import prepare_weights
@@ -76,46 +78,76 @@ def open_collection(settings: Settings, embedder: Embedder) -> Collection:
                                      settings.faiss_factory, versions())
 
 
-def ensure_index(settings: Settings, limit: int | None = None,
-                 embedder: Embedder | None = None) -> BuildReport:
-    """Build (or finish building) the default-catalogue index; unchanged models are skipped."""
-    entries = ensure_catalogue(settings)[:limit]
-    embedder = embedder or load_embedder(settings)
-    collection = open_collection(settings, embedder)
-    try:
-        print(f"indexing {len(entries)} catalogue models into {collection.root}")
-        return index_models(collection, embedder, [source_from_entry(e) for e in entries],
-                            workers=settings.render_workers)
-    finally:
-        collection.close()
+def ensure_index(settings: Settings, limit: int | None = None, embedder: Embedder | None = None,
+                 ray_address: str | None = None) -> BuildReport:
+    """Build (or finish building) the default-catalogue index; unchanged models are skipped.
+    ray_address: render and embed on that Ray cluster (see index.distributed)."""
+    with index_write_lock(settings.resolved_index_dir):
+        entries = ensure_catalogue(settings)[:limit]
+        print(f"indexing {len(entries)} catalogue models into {settings.resolved_index_dir}")
+        return _index_sources(settings, embedder, [source_from_entry(e) for e in entries],
+                              settings.render_workers, ray_address)
 
 
 def add_files(settings: Settings, paths: Sequence[Path], model_id: str | None = None,
               name: str | None = None, seat_kind: str | None = None, licence: str | None = None,
               creator: str | None = None, embedder: Embedder | None = None, id_from: str = "name",
-              workers: int | None = None) -> BuildReport:
+              workers: int | None = None, ray_address: str | None = None) -> BuildReport:
     """Index user CAD files and .sh3f libraries; folders are walked. Ids default to the file name
-    without extension (id_from="path": the path below the folder given)."""
-    found = user_sources(paths, settings.resolved_index_dir / "sources", id_from=id_from, model_id=model_id,
-                         name=name, seat_kind=seat_kind, licence=licence, creator=creator,
-                         packages_dir=settings.packages_dir)
-    embedder = embedder or load_embedder(settings)
-    collection = open_collection(settings, embedder)
-    try:
-        report = index_models(collection, embedder, found.models,
-                              workers=settings.render_workers if workers is None else workers)
-    finally:
-        collection.close()
+    without extension (id_from="path": the path below the folder given). ray_address: render and
+    embed on that Ray cluster (see index.distributed). Holds the index's write lock throughout."""
+    with index_write_lock(settings.resolved_index_dir):
+        found = user_sources(paths, settings.resolved_index_dir / "sources", id_from=id_from,
+                             model_id=model_id, name=name, seat_kind=seat_kind, licence=licence,
+                             creator=creator, packages_dir=settings.packages_dir)
+        report = _index_sources(settings, embedder, found.models,
+                                settings.render_workers if workers is None else workers, ray_address)
     report.failed[:0] = found.failed
     return report
 
 
+def _index_sources(settings: Settings, embedder: Embedder | None, sources: Sequence[ModelSource],
+                   workers: int, ray_address: str | None) -> BuildReport:
+    """Open (or create) the index and index `sources` into it, locally or on Ray; the caller holds the
+    write lock."""
+    with _ray(ray_address):
+        embedder = embedder or load_embedder(settings)
+        collection = open_collection(settings, embedder)
+        try:
+            return index_models(collection, embedder, sources, workers=workers,
+                                remote=_remote(embedder, ray_address))
+        finally:
+            collection.close()
+
+
+@contextlib.contextmanager
+def _ray(address: str | None) -> Iterator[None]:
+    """Connected to Ray at `address` inside the block; nothing without an address (Ray is not imported)."""
+    if address is None:
+        yield
+        return
+    from index.distributed import ray_connection
+
+    with ray_connection(address):
+        yield
+
+
+def _remote(embedder: Embedder, ray_address: str | None) -> EmbedJobs | None:
+    if ray_address is None:
+        return None
+    from index.distributed import RayEmbedding
+
+    return RayEmbedding(embedder)
+
+
 def remove(settings: Settings, model_ids: Sequence[str]) -> int:
-    collection = Collection.open(settings.resolved_index_dir)
-    try:
-        return remove_models(collection, model_ids)
-    finally:
-        collection.close()
+    require_index(settings)  # before the lock, which would create the folder
+    with index_write_lock(settings.resolved_index_dir):
+        collection = Collection.open(settings.resolved_index_dir)
+        try:
+            return remove_models(collection, model_ids)
+        finally:
+            collection.close()
 
 
 def require_index(settings: Settings) -> None:

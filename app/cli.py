@@ -60,6 +60,7 @@ def _index_parser(index: argparse.ArgumentParser) -> None:
     commands = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
     build = commands.add_parser("build", help="render and embed the default catalogue (resumable)")
     build.add_argument("--limit", type=int, default=None, help="index only the first N models")
+    _ray_option(build)
     build.set_defaults(handler=_index_build)
 
     add = commands.add_parser("add", help="add CAD files and folders (OBJ, GLB/glTF, STL, PLY, OFF, "
@@ -75,6 +76,7 @@ def _index_parser(index: argparse.ArgumentParser) -> None:
     add.add_argument("--workers", type=int, default=None, help="render processes (default: settings)")
     add.add_argument("--licence")
     add.add_argument("--creator")
+    _ray_option(add)
     add.set_defaults(handler=_index_add)
 
     remove = commands.add_parser("remove", help="remove models by id")
@@ -85,6 +87,13 @@ def _index_parser(index: argparse.ArgumentParser) -> None:
     stats = commands.add_parser("stats", help="index statistics")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     stats.set_defaults(handler=_index_stats)
+
+
+def _ray_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--ray", metavar="ADDRESS", default=None,
+                         help="render and embed on a Ray cluster: auto (started here with `ray start`), "
+                              "HOST:PORT, ray://HOST:10001, or local (start one on this machine); needs "
+                              "`pip install ray`, and every node must see the weights at the same path")
 
 
 def _setup(args: argparse.Namespace, settings: Settings) -> None:
@@ -120,7 +129,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> None:
 def _index_build(args: argparse.Namespace, settings: Settings) -> int:
     from app import bootstrap
 
-    report = bootstrap.ensure_index(settings, limit=args.limit)
+    report = bootstrap.ensure_index(settings, limit=args.limit, ray_address=args.ray)
     return _print_report(report)
 
 
@@ -131,7 +140,7 @@ def _index_add(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError("--id names one model: give a single file with it")
     report = bootstrap.add_files(settings, args.paths, model_id=args.model_id, name=args.name,
                                  seat_kind=args.category, licence=args.licence, creator=args.creator,
-                                 id_from=args.id_from, workers=args.workers)
+                                 id_from=args.id_from, workers=args.workers, ray_address=args.ray)
     return _print_report(report)
 
 

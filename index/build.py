@@ -5,6 +5,8 @@ replaces its model. Resumable: each model commits in its own transaction, so an 
 or kill -9) keeps every model finished before the interruption and the next run carries on from there.
 Views are written to views/<model>/<content hash>/ before the commit, so an interrupted update never
 overwrites the images of the stored version; folders no model refers to are swept at the next run.
+Callers hold the index's write lock (index.lock) for the whole run: the sweep of one run would delete
+the uncommitted views of another.
 """
 
 from __future__ import annotations
@@ -25,15 +27,14 @@ from tqdm import tqdm
 
 from index.collection import Collection, ViewConfig
 from index.store import ModelRecord
+from index.views import EmbeddedViews, embed_views
 from models.embedder import Embedder
-from render.backgrounds import composite
 from render.cameras import sphere_cameras
 from render.mesh import file_sha256, load_scene
 from render.pool import RenderJob, RenderResult, render_jobs
 
 log = logging.getLogger(__name__)
 SAVE_EVERY_MODELS = 20
-VIEW_BACKGROUND = (255, 255, 255)
 _POLL_SECONDS = 0.2  # how often blocked queue calls look for a writer error or a stop request
 
 
@@ -74,12 +75,19 @@ def view_cameras(config: ViewConfig) -> np.ndarray:
                           config.seed)
 
 
+# Renders and embeds jobs elsewhere (e.g. index.distributed.RayEmbedding), yielding one result per job
+# in completion order; closing the iterator cancels the rest.
+EmbedJobs = Callable[[Iterator[RenderJob]], Iterator[EmbeddedViews]]
+
+
 def index_models(collection: Collection, embedder: Embedder, sources: Sequence[ModelSource],
-                 workers: int = 2, progress: bool = True) -> BuildReport:
+                 workers: int = 2, progress: bool = True, remote: EmbedJobs | None = None) -> BuildReport:
     """Render, embed and store every source not already indexed with the same content hash.
 
     The main thread only hands render results over, so a worker gets its next job as soon as it is
-    done; embedding and storing run in a writer thread behind a queue of `workers` results.
+    done; embedding and storing run in a writer thread behind a queue of `workers` results. With
+    `remote`, rendering and embedding happen there (`embedder` must be the same one: it is checked
+    against the index) and only the storing runs here, through the same code.
     """
     collection.check_embedder(embedder.info)
     report = BuildReport()
@@ -89,9 +97,10 @@ def index_models(collection: Collection, embedder: Embedder, sources: Sequence[M
     bar = tqdm(total=len(todo), unit="model", desc="indexing", disable=not progress)
     stored = itertools.count(1)
 
-    def store(result: RenderResult) -> None:
-        source, file_hash = todo[result.key]
-        _store_result(collection, embedder, source, file_hash, result, cameras, report)
+    def store(result: RenderResult | EmbeddedViews) -> None:
+        views = result if isinstance(result, EmbeddedViews) else embed_views(embedder, result, cameras)
+        source, file_hash = todo[views.key]
+        _store_views(collection, source, file_hash, views, report)
         bar.update(1)
         bar.set_postfix(views=report.views, failed=len(report.failed))
         if next(stored) % SAVE_EVERY_MODELS == 0:
@@ -101,7 +110,8 @@ def index_models(collection: Collection, embedder: Embedder, sources: Sequence[M
     try:
         if todo:  # no worker start-up when everything is up to date
             jobs = _jobs(todo, cameras, collection.view_config)
-            with contextlib.closing(render_jobs(jobs, workers)) as results:
+            results = render_jobs(jobs, workers) if remote is None else remote(jobs)
+            with contextlib.closing(results):
                 for result in results:
                     writer.put(result)
         writer.finish()
@@ -123,7 +133,7 @@ class _Writer:
     """Runs `store(result)` for queued results in one thread. `stop` lets the model in hand finish
     (a model is stored whole or not at all) and drops the queued ones."""
 
-    def __init__(self, store: Callable[[RenderResult], None], depth: int) -> None:
+    def __init__(self, store: Callable[[RenderResult | EmbeddedViews], None], depth: int) -> None:
         self._store = store
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stopping = threading.Event()
@@ -131,7 +141,7 @@ class _Writer:
         self._thread = threading.Thread(target=self._run, name="photo2cad-index-writer", daemon=True)
         self._thread.start()
 
-    def put(self, result: RenderResult | None) -> None:
+    def put(self, result: RenderResult | EmbeddedViews | None) -> None:
         """Queue a result (None: no more). Blocks while the queue is full; re-raises a writer error."""
         while True:
             self._raise_error()
@@ -186,21 +196,20 @@ def _pending(collection: Collection, sources: Iterable[ModelSource], report: Bui
     return todo
 
 
-def _store_result(collection: Collection, embedder: Embedder, source: ModelSource, file_hash: str,
-                  result: RenderResult, cameras: np.ndarray, report: BuildReport) -> None:
-    if result.error is not None:
-        report.failed.append((source.model_id, result.error))
-        log.warning("%s: %s", source.model_id, result.error)
+def _store_views(collection: Collection, source: ModelSource, file_hash: str, views: EmbeddedViews,
+                 report: BuildReport) -> None:
+    if views.error is not None:
+        report.failed.append((source.model_id, views.error))
+        log.warning("%s: %s", source.model_id, views.error)
         return
-    rgb = composite(result.images, VIEW_BACKGROUND)
-    embeddings = embedder.embed(rgb)
     folder = collection.views_dir(source.model_id) / file_hash[:16]
-    image_paths = _save_views(collection, source, folder, rgb)
+    image_paths = _save_views(collection, source, folder, views.images)
     existed = collection.store.file_hash(source.model_id) is not None
-    collection.put_model(_record(source, file_hash, collection, folder), cameras, embeddings, image_paths)
+    collection.put_model(_record(source, file_hash, collection, folder), views.cameras, views.embeddings,
+                         image_paths)
     _keep_only(folder)
     (report.updated if existed else report.added).append(source.model_id)
-    report.views += len(rgb)
+    report.views += len(views.images)
 
 
 def _save_views(collection: Collection, source: ModelSource, folder: Path, rgb: np.ndarray) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -52,6 +53,21 @@ def _describe(weights: str | Path, default: str) -> str:
     return default
 
 
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """What rebuilds the same TransferEmbedder in another process (a Ray worker): small, picklable,
+    hashable. weights: an absolute weights file path, "random" or "imagenet" (Inception download)."""
+
+    backbone: str
+    layer: str
+    weights: str
+    input_size_px: int
+    seed: int = 0
+
+    def build(self) -> TransferEmbedder:
+        return TransferEmbedder(**asdict(self))
+
+
 class TransferEmbedder:
     """Embeds (n, H, W, 3) uint8 RGB images as (n, d) float32 unit vectors. Thread-safe `embed`.
 
@@ -59,6 +75,7 @@ class TransferEmbedder:
     global-average-pooled (defaults: Lite0 head activation, 1280-d; Inception 'mixed7', 768-d).
     weights: a Keras weights file, "random" (seeded random init), "imagenet" (Inception, Keras
     download) or None (prepared into DEFAULT_WEIGHTS_DIR without network, see models.weights).
+    `spec` rebuilds this embedder elsewhere.
     """
 
     def __init__(
@@ -74,7 +91,8 @@ class TransferEmbedder:
         self._backbone = backbone
         self._size = int(input_size_px or DEFAULT_SIZES[backbone])
         layer = layer or DEFAULT_LAYERS[backbone]
-        model, description = self._build(weights, seed)
+        model, description, used = self._build(weights, seed)
+        self.spec = EmbedderSpec(backbone, layer, used, self._size, seed)
         try:
             features = model.get_layer(layer).output
         except ValueError as error:
@@ -93,14 +111,15 @@ class TransferEmbedder:
             extra={"pooling": "global average", "preprocessing": PREPROCESSING[backbone]},
         )
 
-    def _build(self, weights: str | Path | None, seed: int) -> tuple[keras.Model, str]:
-        """The full backbone with its weights loaded, and a description of them."""
+    def _build(self, weights: str | Path | None, seed: int) -> tuple[keras.Model, str, str]:
+        """The full backbone with its weights loaded, a description of them, and the `weights` argument
+        that loads the same ones again (absolute file path, "random" or "imagenet")."""
         if weights == RANDOM:
             keras.utils.set_random_seed(seed)  # reproducible random baseline
         if self._backbone == "efficientnet_lite0":
             return self._build_lite0(weights)
         if weights == RANDOM:
-            return inception.build_inception_v3(None, self._size), f"random init (seed {seed})"
+            return inception.build_inception_v3(None, self._size), f"random init (seed {seed})", RANDOM
         if weights is None or weights == "imagenet":
             path, description = inception.resolve_inception_weights(
                 None, allow_download=weights == "imagenet", weights_dir=DEFAULT_WEIGHTS_DIR
@@ -108,12 +127,13 @@ class TransferEmbedder:
         else:
             path, description = inception.resolve_inception_weights(Path(weights), allow_download=False)
             description = _describe(path, description)
-        return inception.build_inception_v3(path, self._size), description
+        used = path if path == "imagenet" else str(Path(path).resolve())
+        return inception.build_inception_v3(path, self._size), description, used
 
-    def _build_lite0(self, weights: str | Path | None) -> tuple[keras.Model, str]:
+    def _build_lite0(self, weights: str | Path | None) -> tuple[keras.Model, str, str]:
         model = efficientnet_lite.build_efficientnet_lite0(include_top=True, input_size_px=self._size)
         if weights == RANDOM:
-            return model, "random init"
+            return model, "random init", RANDOM
         if weights == "imagenet":
             raise EmbedderConfigError("efficientnet_lite0 has no Keras download; pass a weights file or None")
         path = Path(weights) if weights is not None else prepare_weights(
@@ -122,7 +142,7 @@ class TransferEmbedder:
         if not path.exists():
             raise EmbedderConfigError(f"weights file not found: {path}")
         model.load_weights(path)
-        return model, _describe(path, f"Keras weights file {path.name}")
+        return model, _describe(path, f"Keras weights file {path.name}"), str(path.resolve())
 
     def _resize_images(self, images: tf.Tensor) -> tf.Tensor:
         return tf.image.resize(tf.cast(images, tf.float32), (self._size, self._size), antialias=True)

@@ -3,6 +3,10 @@ weights converted from the installed checkpoint, and a tiny real index rendered 
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,3 +86,19 @@ def isolated_data_dir(tmp_path_factory):
         os.environ.pop("PHOTO2CAD_DATA_DIR", None)
     else:
         os.environ["PHOTO2CAD_DATA_DIR"] = old
+
+
+@contextlib.contextmanager
+def held_index_lock(root: Path) -> Iterator[subprocess.Popen]:
+    """Another process holding the write lock of the index at `root`, as a running `photo2cad index add`
+    would. At the end of the block it is killed with SIGKILL, like a crashed writer."""
+    code = ("import sys, time\nfrom index.lock import index_write_lock\n"
+            "with index_write_lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()

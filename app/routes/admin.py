@@ -1,4 +1,7 @@
-"""Changing the index while the service runs: upload or delete a CAD model, reload; behind an API key."""
+"""Changing the index while the service runs: upload or delete a CAD model, reload; behind an API key.
+
+Writes take the index's write lock (index.lock) like `photo2cad index add/remove`: while a CLI run holds
+it they answer 409 (CollectionError, see app.main) at once instead of waiting."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from app.deps import ServicesDep, reload_services
 from app.presenters import model_info
 from app.schemas import ErrorResponse, ModelInfo
 
-ERRORS = {s: {"model": ErrorResponse} for s in (400, 401, 403, 404)}
+ERRORS = {s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 409)}
 
 
 def require_api_key(services: ServicesDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
@@ -52,9 +55,13 @@ def add_model(request: Request, services: ServicesDep,
     settings = services.settings
     path = _save_upload(file, settings.resolved_index_dir / "uploads" / uuid.uuid4().hex)
     with request.app.state.write_lock:
-        report = bootstrap.add_files(settings, [path], model_id=model_id or path.stem, name=name,
-                                     seat_kind=seat_kind, licence=licence, creator=creator,
-                                     embedder=services.embedder)
+        try:
+            report = bootstrap.add_files(settings, [path], model_id=model_id or path.stem, name=name,
+                                         seat_kind=seat_kind, licence=licence, creator=creator,
+                                         embedder=services.embedder)
+        except Exception:  # e.g. the index is locked by a CLI run (409): keep no orphaned upload
+            shutil.rmtree(path.parent, ignore_errors=True)
+            raise
         if report.failed:
             shutil.rmtree(path.parent, ignore_errors=True)
             raise HTTPException(400, f"{report.failed[0][0]}: {report.failed[0][1]}")

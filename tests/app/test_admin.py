@@ -14,7 +14,7 @@ from PIL import Image
 
 from app.main import create_app
 from render.cameras import angles_to_camera
-from tests.conftest import render_rgb
+from tests.conftest import held_index_lock, render_rgb
 
 KEY = {"X-API-Key": "s3cret"}
 
@@ -83,3 +83,18 @@ def test_searches_keep_succeeding_during_reloads(writable, tiny_cad_dir):
         thread.join()
     assert statuses == [200] * 36
     assert all(r == {"models": 3, "views": reloads[0]["views"]} for r in reloads)
+
+
+def test_writes_are_409_while_a_cli_run_holds_the_index_lock(writable, tiny_cad_dir):
+    index_dir = writable.app.state.services.settings.resolved_index_dir
+    glb = (tiny_cad_dir / "box_chair.glb").read_bytes()
+    with held_index_lock(index_dir) as holder:
+        deleted = writable.delete("/api/admin/models/test%23sofa", headers=KEY)
+        assert deleted.status_code == 409, deleted.text
+        assert f"being written by another process (pid {holder.pid})" in deleted.json()["detail"]
+        added = writable.post("/api/admin/models", headers=KEY, files={"file": ("twin.glb", glb)})
+        assert added.status_code == 409 and "another process" in added.json()["detail"]
+        assert not list((index_dir / "uploads").iterdir())  # the refused upload is not left behind
+        assert writable.get("/api/models").json()["count"] == 3
+    assert writable.delete("/api/admin/models/test%23sofa", headers=KEY).status_code == 204  # holder killed
+    assert writable.get("/api/models").json()["count"] == 2

@@ -12,6 +12,7 @@ import pytest
 
 from app import bootstrap
 from index.collection import Collection
+from tests.conftest import held_index_lock
 
 
 def _cli(*args: str, settings=None, data_dir=None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -111,6 +112,19 @@ def test_remove_then_unknown_id(index_copy):
     assert not collection.views_dir("test#sofa").exists()
     result = _cli("index", "remove", "test#sofa", settings=index_copy)
     assert result.returncode == 2 and "no model with id" in result.stderr
+
+
+def test_a_second_writer_is_refused_at_once_until_the_first_dies(index_copy, tiny_cad_dir):
+    with held_index_lock(index_copy.resolved_index_dir) as holder:
+        for args in (("remove", "test#sofa"), ("add", str(tiny_cad_dir / "stool.ply")), ("build",)):
+            refused = _cli("index", *args, settings=index_copy, timeout=60)
+            assert refused.returncode == 2, refused.stderr
+            (message,) = [line for line in refused.stderr.splitlines() if line.startswith("photo2cad")]
+            assert f"is being written by another process (pid {holder.pid})" in message
+            assert "Traceback" not in refused.stderr
+    after_kill = _cli("index", "remove", "test#sofa", settings=index_copy)  # the holder was killed (-9)
+    assert after_kill.returncode == 0, after_kill.stderr
+    assert "removed 1 models" in after_kill.stdout
 
 
 def test_search_prints_the_answer_and_rejects_non_images(tiny_index_settings, tmp_path):

@@ -112,3 +112,16 @@ def test_factory_prepares_lite0_weights(tmp_path):
     assert embedder.info.dim == 1280 and (tmp_path / "efficientnet_lite0_imagenet.weights.h5").exists()
     with pytest.raises(EmbedderConfigError):
         build_embedder("vgg", tmp_path)
+
+
+def test_spec_rebuilds_the_same_embedder_in_another_process(lite0, small_random_inception):
+    import pickle
+
+    assert lite0.spec.weights.startswith("/") and lite0.spec.input_size_px == 224
+    assert small_random_inception.spec.weights == "random" and small_random_inception.spec.layer == "mixed7"
+    spec = pickle.loads(pickle.dumps(lite0.spec))  # what a Ray task receives
+    assert spec == lite0.spec and hash(spec) == hash(lite0.spec)
+    images = _images(2, seed=3)
+    np.testing.assert_allclose(spec.build().embed(images), lite0.embed(images), atol=1e-6)
+    np.testing.assert_allclose(small_random_inception.spec.build().embed(images),
+                               small_random_inception.embed(images), atol=1e-6)
