@@ -115,13 +115,25 @@ def load_model(folder: Path) -> tuple[keras.Model, ScratchConfig]:
     return model, config
 
 
+@dataclass(frozen=True)
+class ScratchSpec:
+    """What rebuilds the same ScratchEmbedder in another process (a Ray worker): the model folder."""
+
+    folder: str
+
+    def build(self) -> ScratchEmbedder:
+        return ScratchEmbedder(Path(self.folder))
+
+
 class ScratchEmbedder:
     """Embeds (n, H, W, 3) uint8 RGB as (n, embedding_dim) float32 unit vectors; thread-safe `embed`.
 
-    Also exposes the heads for one batch (`predict_heads`), e.g. seat-kind probabilities.
+    Also exposes the heads for one batch (`predict_heads`), e.g. seat-kind probabilities; `spec`
+    rebuilds it elsewhere.
     """
 
     def __init__(self, folder: Path) -> None:
+        self.spec = ScratchSpec(str(Path(folder).resolve()))
         model, self.config = load_model(folder)
         size = self.config.input_size_px
         self._model = keras.Model(model.input, [model.get_layer(EMBEDDING_LAYER).output, model.output])

@@ -49,6 +49,7 @@ def test_embedder_round_trips_through_its_folder(tmp_path: Path) -> None:
     np.testing.assert_allclose(again, vectors, atol=1e-5)
     from models.embedder import PreparedEmbedder
 
+    np.testing.assert_allclose(embedder.spec.build().embed(images), vectors, atol=1e-5)  # for Ray workers
     assert isinstance(embedder, PreparedEmbedder)  # the service's micro-batcher can stack its inputs
     stacked = embedder.embed_prepared(np.concatenate([embedder.prepare(images[:2]), embedder.prepare(
         np.zeros((1, 70, 20, 3), np.uint8))]))
