@@ -208,7 +208,7 @@ def _train_parser(train: argparse.ArgumentParser) -> None:
     """Options left at None take models.train.TrainConfig's defaults (not imported here: TensorFlow)."""
     train.add_argument("--out", type=Path, default=None,
                        help="model folder (default: data_dir/models/scratch_cnn)")
-    train.add_argument("--epochs", type=int, help="default 12")
+    train.add_argument("--epochs", type=int, help="default 10")
     train.add_argument("--size", type=int, help="input side in pixels, default 96")
     train.add_argument("--batch-size", type=int, help="default 64")
     train.add_argument("--variants", type=int, help="renders of each view, each under its own random "
@@ -301,9 +301,9 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
 def _evaluation_targets(settings: Settings, name: str, level: int) -> list:
     """The configured embedder's index (and its copy at `level`), or another embedder's index."""
     from app import bootstrap
-    from models.scratch import NAME as SCRATCH
     from index.collection import Collection
     from index.evaluation_report import EvalTarget, coarser_copy
+    from models.scratch import NAME as SCRATCH
 
     if name == settings.embedder:
         bootstrap.require_index(settings)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import models
 from app.settings import Settings
 from index.build import view_cameras
 from index.sources import source_from_entry
 from index.splits import holdouts
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_DIR = REPO_ROOT / "artifacts" / "scratch_cnn"
+# Shipped as package data of `models` (installed with it, also in the Docker image); rebuilt with
+# `photo2cad train --out models/artifacts/scratch_cnn` (README, "From-scratch CNN").
+SHIPPED_DIR = Path(models.__file__).resolve().parent / "artifacts" / "scratch_cnn"
 EVALUATION_SEED = 0  # the seed `photo2cad evaluate` draws its held-out models and panoramas with
 
 
@@ -45,7 +47,8 @@ def train_scratch(settings: Settings, config, out_dir: Path, include_heldout: bo
             "split_seed": None if include_heldout else seed,
             "cameras": f"{view.sampling} {view.count}, polar {view.polar_min_deg}-{view.polar_max_deg} deg"}
     return train(models, view_cameras(view), panoramas, out_dir, config,
-                 (view.polar_min_deg, view.polar_max_deg), settings.render_workers, progress, info)
+                 (view.polar_min_deg, view.polar_max_deg), settings.render_workers, progress, info,
+                 cache_dir=settings.data_dir / "training" / "renders")
 
 
 def _training_model(entry):

@@ -162,7 +162,7 @@ def library_items(package: str, root: Path, archive: Path, props_member: str) ->
 def _item(library: dict, n: int) -> _Item | None:
     """The n-th entry of a library, or None (with a warning) when it is malformed."""
     props, archive = library["props"], library["archive"]
-    get = lambda key: props.get(f"{key}#{n}", "").strip()  # noqa: E731
+    get = lambda key: props.get(f"{key}#{n}", "").strip()
     try:
         if not get("name") or not get("model"):
             raise ValueError("no name or no model")

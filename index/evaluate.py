@@ -69,7 +69,7 @@ def pose_summary(errors_deg: np.ndarray, threshold_deg: float = ACC_THRESHOLD_DE
     errors = np.asarray(errors_deg, dtype=np.float64)
     if not len(errors):
         return {"n": 0, "mean_deg": float("nan"), "median_deg": float("nan"), "acc_at_30": float("nan")}
-    return {"n": int(len(errors)), "mean_deg": float(errors.mean()), "median_deg": float(np.median(errors)),
+    return {"n": len(errors), "mean_deg": float(errors.mean()), "median_deg": float(np.median(errors)),
             "acc_at_30": float(np.mean(errors <= threshold_deg))}
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import time
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -209,12 +209,12 @@ def markdown(results: dict) -> str:
     """The results as Markdown: method, config, one table per test set, reference figures."""
     config = results["config"]
     split = config.get("split", {})
-    lines = [METHOD, "## Results", "",
-             f"Date: {results['date']}. Machine: {results['machine']}. Seed {config['seed']}, "
-             f"{config['queries_per_set']} queries per set, drawn from the "
-             f"{config.get('models_in_every_index', '?')} models present in every index. Test panoramas: "
-             f"{', '.join(split.get('test_panoramas', []))}; held-out models: "
-             f"{len(split.get('heldout_models', []))}.", ""]
+    summary = (f"Date: {results['date']}. Machine: {results['machine']}. Seed {config['seed']}, "
+               f"{config['queries_per_set']} queries per set, drawn from the "
+               f"{config.get('models_in_every_index', '?')} models present in every index. Test panoramas: "
+               f"{', '.join(split.get('test_panoramas', []))}; held-out models: "
+               f"{len(split.get('heldout_models', []))}.")
+    lines = [METHOD, "## Results", "", summary, ""]
     lines += [f"- {label}: {_describe(t)}" for label, t in results["targets"].items()] + [""]
     for name in SET_NAMES:
         lines += [f"### {SET_TITLES[name]}", "", _table(results, name), ""]
@@ -275,8 +275,9 @@ def _describe(target: dict) -> str:
 
 
 def _table(results: dict, set_name: str) -> str:
-    rows = ["| embedder / index | top-1 | top-5 | seat kind | mean err | median err | mean err (top-1 right)"
-            " | Acc@30 | refined mean err (before -> after) |", "|---" * 9 + "|"]
+    header = ("| embedder / index | top-1 | top-5 | seat kind | mean err | median err | mean err (top-1 right)"
+              " | Acc@30 | refined mean err (before -> after) |")
+    rows = [header, "|---" * 9 + "|"]
     for label, target in results["targets"].items():
         s = target["sets"][set_name]
         refined = s.get("refined")

@@ -23,8 +23,8 @@ def debian_licences(path: Path) -> dict[str, str]:
         return {}
     licences = {}
     for stanza in re.split(r"\n\s*\n", path.read_text(errors="replace")):
-        files = re.search(r"^Files:(.*(?:\n[ \t].*)*)", stanza, re.M)
-        licence = re.search(r"^License:\s*(\S.*)$", stanza, re.M)
+        files = re.search(r"^Files:(.*(?:\n[ \t].*)*)", stanza, re.MULTILINE)
+        licence = re.search(r"^License:\s*(\S.*)$", stanza, re.MULTILINE)
         if files and licence:
             licences.update({pattern: licence.group(1).strip() for pattern in files.group(1).split()})
     return licences

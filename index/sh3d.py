@@ -14,7 +14,7 @@ def read_properties(data: bytes) -> dict[str, str]:
     """Parse a Java .properties file (ISO-8859-1, `\\uXXXX` escapes, `\\` line continuations)."""
     props: dict[str, str] = {}
     for line in _logical_lines(data.decode("latin-1")):
-        match = re.match(r"((?:\\.|[^=:\s\\])+)\s*[=:\s]?\s*(.*)", line, re.S)
+        match = re.match(r"((?:\\.|[^=:\s\\])+)\s*[=:\s]?\s*(.*)", line, re.DOTALL)
         if match:
             props[_unescape(match.group(1))] = _unescape(match.group(2))
     return props
@@ -99,16 +99,16 @@ def fix_obj_materials(obj: Path, defaults: dict[str, str]) -> list[str]:
     built-in materials added for names no library defines, and the OBJ's mtllib lines point to it.
     """
     text = obj.read_text(encoding="latin-1")
-    used = set(re.findall(r"^\s*usemtl\s+(.+?)\s*$", text, re.M))
+    used = set(re.findall(r"^\s*usemtl\s+(.+?)\s*$", text, re.MULTILINE))
     blocks: dict[str, str] = {}
-    for lib in re.findall(r"^\s*mtllib\s+(.+?)\s*$", text, re.M):
+    for lib in re.findall(r"^\s*mtllib\s+(.+?)\s*$", text, re.MULTILINE):
         for path in _library_files(obj.parent, lib):
             blocks.update(split_mtl(path.read_text(encoding="latin-1")))
     blocks = {name: _fix_texture_lines(block, obj.parent) for name, block in blocks.items()}
     blocks.update({n: defaults[n] for n in sorted(used - blocks.keys()) if n in defaults})
     mtl_name = obj.stem + MTL_SUFFIX
     (obj.parent / mtl_name).write_text("\n\n".join(blocks.values()) + "\n", encoding="latin-1")
-    body = re.sub(r"^\s*mtllib\s.*\n?", "", text, flags=re.M)
+    body = re.sub(r"^\s*mtllib\s.*\n?", "", text, flags=re.MULTILINE)
     obj.write_text(f"mtllib {mtl_name}\n{body}", encoding="latin-1")
     return sorted(used - blocks.keys())
 

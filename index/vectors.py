@@ -128,7 +128,7 @@ class VectorIndex:
             raise
 
     @classmethod
-    def load(cls, path: Path, factory: str) -> "VectorIndex":
+    def load(cls, path: Path, factory: str) -> VectorIndex:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
@@ -137,7 +137,7 @@ class VectorIndex:
 
     @classmethod
     def from_batches(cls, dim: int, factory: str, batches: Iterable[tuple[np.ndarray, np.ndarray]],
-                     ) -> "VectorIndex":
+                     ) -> VectorIndex:
         """Build from (ids, vectors) batches, e.g. MetadataStore.embeddings(). Trains on all vectors
         first when the factory needs training."""
         index = cls(dim, factory)

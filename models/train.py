@@ -23,8 +23,13 @@ import tensorflow as tf
 
 from models.augment import AugmentConfig, augment_batch, background_pool
 from models.scratch import DEFAULT_WIDTHS, ScratchConfig, build_scratch_cnn, save_model
-from models.training_data import (TrainingDataError, TrainingModel, TrainingViews, render_training_views,
-                                  soft_view_labels)
+from models.training_data import (
+    TrainingDataError,
+    TrainingModel,
+    TrainingViews,
+    render_training_views,
+    soft_view_labels,
+)
 from render.backgrounds import composite
 from render.cameras import angular_error_deg, sphere_cameras
 from render.pool import RenderJob, render_jobs
@@ -46,7 +51,7 @@ class TrainConfig:
     render_size_px: int = 112  # renders are a little larger than the input: crops and zooms keep detail
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     embedding_dim: int = 256
-    epochs: int = 12
+    epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -65,17 +70,18 @@ class TrainConfig:
 
 def train(models: list[TrainingModel], cameras: np.ndarray, panoramas: dict[str, np.ndarray], out_dir: Path,
           config: TrainConfig, polar_range_deg: tuple[float, float] = (20.0, 90.0), workers: int = 2,
-          progress: bool = True, data_info: dict | None = None) -> dict:
+          progress: bool = True, data_info: dict | None = None, cache_dir: Path | None = None) -> dict:
     """Train on `models` seen from the grid `cameras` ((v, 3) unit vectors) over crops of `panoramas`
     (name -> equirectangular (H, W, 3) uint8, see render.backgrounds.load_panorama), writing the model
-    folder out_dir. Returns the manifest (also in out_dir/manifest.json)."""
+    folder out_dir. cache_dir: where the renders are cached (default out_dir/renders).
+    Returns the manifest (also in out_dir/manifest.json)."""
     started = time.time()
     if not panoramas:
         raise TrainingError("training needs at least one HDRI panorama for photo backgrounds")
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_resume(out_dir, config)
     views = render_training_views(models, cameras, config.render_size_px, config.variants,
-                                  out_dir / "renders", workers, config.seed, progress)
+                                  cache_dir or out_dir / "renders", workers, config.seed, progress)
     pool = background_pool(list(panoramas.values()), config.input_size_px,
                            config.background_pool, config.seed)
     val_x, val = _validation_set(models, views, pool, config, polar_range_deg, workers)

@@ -27,12 +27,12 @@ os.environ["PYOPENGL_PLATFORM"] = "osmesa"
 if not hasattr(np, "infty"):
     np.infty = np.inf  # pyrender 0.1.45 still uses the alias removed in numpy 2
 
-import pyrender  # noqa: E402
-import trimesh  # noqa: E402
-from PIL import Image  # noqa: E402
-from pyrender.shader_program import ShaderProgramCache  # noqa: E402
+import pyrender
+import trimesh
+from PIL import Image
+from pyrender.shader_program import ShaderProgramCache
 
-from render.cameras import look_at_pose  # noqa: E402
+from render.cameras import look_at_pose
 
 OBJECT_RADIUS = 0.5  # bounding-sphere radius of a unit-diagonal, bbox-centred object
 MAX_TEXTURE_PX = 1024  # larger textures only slow OSMesa down at 224 px output
@@ -141,7 +141,7 @@ class _ProgramCache(ShaderProgramCache):
         super().__init__()
         self._by_name: dict[tuple, Any] = {}
 
-    def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):  # noqa: ANN001
+    def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
         key = (vertex_shader, fragment_shader, geometry_shader, tuple(sorted((defines or {}).items())))
         if key not in self._by_name:
             self._by_name[key] = super().get_program(vertex_shader, fragment_shader, geometry_shader, defines)

@@ -72,9 +72,8 @@ def test_an_index_from_other_weights_is_refused(scratch_settings, tmp_path) -> N
     dense.set_weights([w + 0.1 for w in dense.get_weights()])
     save_model(model, config, other)  # "retrained": same architecture, other weights
     settings = scratch_settings.model_copy(update={"scratch_model_dir": other})
-    with pytest.raises(ValueError, match="rebuild the index"):
-        with TestClient(create_app(settings)):
-            pass
+    with pytest.raises(ValueError, match="rebuild the index"), TestClient(create_app(settings)):
+        pass
 
 
 def test_classify_answers_every_seat_kind(scratch_settings, tiny_cad_dir) -> None:

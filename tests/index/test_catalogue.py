@@ -16,8 +16,7 @@ import pytest
 import trimesh
 from PIL import Image
 
-from index.catalogue import (CatalogueError, build_catalogue, load_catalogue, safe_id,
-                             verify_models)
+from index.catalogue import CatalogueError, build_catalogue, load_catalogue, safe_id, verify_models
 from index.sh3d import class_string_constants, default_materials, fix_obj_faces, read_properties
 
 AMBER = "newmtl amber\nKa 0.05 0.05 0.05\nKd 0.5755 0.2678 0.0000\nNs 60\n"

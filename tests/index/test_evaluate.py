@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from index.collection import Collection
-from index.evaluate import (QueryOutcome, evaluate_queries, pose_summary, seat_kind_accuracy,
-                            seat_kind_vote, summarise, topk_accuracy)
+from index.evaluate import (
+    QueryOutcome,
+    evaluate_queries,
+    pose_summary,
+    seat_kind_accuracy,
+    seat_kind_vote,
+    summarise,
+    topk_accuracy,
+)
 from index.search import Searcher
 from index.splits import Query
 from render.cameras import angles_to_camera

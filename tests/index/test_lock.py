@@ -22,10 +22,9 @@ def test_a_second_writer_is_refused_while_another_process_holds_the_lock(tmp_pat
 
 
 def test_one_writer_at_a_time_within_a_process_too(tmp_path):
-    with index_write_lock(tmp_path):
-        with pytest.raises(IndexLockedError, match="another process"):
-            with index_write_lock(tmp_path):
-                pass
+    with index_write_lock(tmp_path), pytest.raises(IndexLockedError, match="another process"):
+        with index_write_lock(tmp_path):
+            pass
     with index_write_lock(tmp_path):  # released at the end of the block, also after an error
         pass
     with pytest.raises(RuntimeError), index_write_lock(tmp_path):

@@ -3,8 +3,18 @@
 import numpy as np
 import pytest
 
-from index.splits import (EvaluationSplit, Query, SplitError, choose_heldout_models, compose,
-                          make_split, offgrid_cameras, photo_like, render_queries, split_panoramas)
+from index.splits import (
+    EvaluationSplit,
+    Query,
+    SplitError,
+    choose_heldout_models,
+    compose,
+    make_split,
+    offgrid_cameras,
+    photo_like,
+    render_queries,
+    split_panoramas,
+)
 from index.store import ModelRecord
 from render.cameras import angular_error_deg, camera_to_angles, sphere_cameras
 

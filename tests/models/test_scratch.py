@@ -9,8 +9,14 @@ import pytest
 import tensorflow as tf
 
 from models.augment import AugmentConfig, augment_batch, background_pool
-from models.scratch import (NAME, ScratchConfig, ScratchEmbedder, ScratchModelError, build_scratch_cnn,
-                            save_model)
+from models.scratch import (
+    NAME,
+    ScratchConfig,
+    ScratchEmbedder,
+    ScratchModelError,
+    build_scratch_cnn,
+    save_model,
+)
 from models.training_data import TrainingModel, render_training_views, soft_view_labels
 from render.cameras import sphere_cameras
 
@@ -105,7 +111,7 @@ def test_training_renders_are_labelled_and_cached(tmp_path: Path, tiny_cad_dir: 
     first, second = views.rgba[0].astype(int), views.rgba[len(cameras)].astype(int)  # same camera, other light
     assert np.abs(first - second)[..., :3].mean() > 0.5 and (first[..., 3] == second[..., 3]).all()
 
-    import models.training_data as training_data
+    from models import training_data
 
     monkeypatch.setattr(training_data, "render_jobs", lambda *a, **k: pytest.fail("cache not used"))
     cached = render_training_views(models, cameras, 24, 2, tmp_path, workers=1, progress=False)

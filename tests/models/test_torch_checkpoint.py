@@ -91,8 +91,7 @@ def _write_legacy(path, state, storages) -> None:
         file.write(_pickled(state, storages))
         keys = sorted(storages)
         pickle.dump(keys, file, protocol=2)
-        for key in keys:
-            file.write(struct.pack("<q", storages[key].size) + storages[key].tobytes())
+        file.writelines(struct.pack("<q", storages[key].size) + storages[key].tobytes() for key in keys)
 
 
 def _check(tensors: dict[str, np.ndarray]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import render.debian as debian
+from render import debian
 from render.debian import MARKER, DebianPackageError, fetch_deb
 
 
