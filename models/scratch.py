@@ -95,8 +95,10 @@ def _conv_block(x: tf.Tensor, width: int, stride: int, name: str) -> tf.Tensor:
 def save_model(model: keras.Model, config: ScratchConfig, folder: Path) -> None:
     """Write weights then config (the config last: a folder with a config is complete). Atomic per file."""
     folder.mkdir(parents=True, exist_ok=True)
+    bare = build_scratch_cnn(config)  # not compiled: Keras would also save the optimizer state (3x the size)
+    bare.set_weights(model.get_weights())
     tmp = folder / f".{WEIGHTS_FILE}.tmp.weights.h5"
-    model.save_weights(tmp)
+    bare.save_weights(tmp)
     tmp.replace(folder / WEIGHTS_FILE)
     tmp_config = folder / f".{CONFIG_FILE}.tmp"
     config.save(tmp_config)
