@@ -98,3 +98,27 @@ def test_render_queries_matches_a_direct_render_in_query_order(tiny_cad_dir):
     direct = render_rgb(tiny_cad_dir / "box_chair.glb", cams[[0, 2]], size_px=32)
     np.testing.assert_array_equal(images[[0, 2]], direct)
     assert not np.array_equal(images[1], images[0])
+
+
+def test_training_holds_out_what_the_evaluation_holds_out():
+    from index.splits import holdouts
+
+    split = make_split(MODELS, GRID, PANORAMAS, 4, seed=5)
+    assert holdouts(MODELS, PANORAMAS, 5) == (split.heldout_models, split.train_panoramas, split.test_panoramas)
+
+
+def test_the_shipped_scratch_model_never_saw_a_heldout_model():
+    import json
+
+    from app.scratch import EVALUATION_SEED, SHIPPED_DIR
+
+    manifest = json.loads((SHIPPED_DIR / "manifest.json").read_text())
+    trained = manifest["data"]["model_ids"]
+    excluded = manifest["data"]["heldout_models_excluded"]
+    assert manifest["data"]["split_seed"] == EVALUATION_SEED and len(excluded) >= 1
+    assert not set(trained) & set(excluded)
+    # the evaluation draws its held-out models first, from the sorted catalogue ids and its seed
+    catalogue = sorted(trained + excluded)
+    assert choose_heldout_models(catalogue, 0.2, np.random.default_rng(EVALUATION_SEED)) == sorted(excluded)
+    assert not set(manifest["data"]["panoramas"]) & set(json.loads(
+        (SHIPPED_DIR.parents[2] / "docs" / "evaluation_split.json").read_text())["test_panoramas"])
