@@ -264,7 +264,8 @@ def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--no-random-baseline", dest="random_baseline", action="store_false",
                           help="skip random-init Lite0 (needs its own index at --level)")
     evaluate.add_argument("--refine", action="store_true",
-                          help="also measure render-and-compare pose refinement (configured embedder)")
+                          help="also measure render-and-compare pose refinement (on each embedder's own "
+                               "index; not on the level copies and baselines)")
     evaluate.add_argument("--no-objectron", dest="objectron", action="store_false",
                           help="skip the Objectron outside baseline (needs npm once, to fetch its model)")
     evaluate.set_defaults(handler=_evaluate)
@@ -285,7 +286,9 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
     if args.refine:
         from index.refine import RenderCompareRefiner
 
-        targets[0].refiner = RenderCompareRefiner()
+        for target in targets:
+            if "random" not in target.label and target.collection.view_config.count > args.level:
+                target.refiner = RenderCompareRefiner()
     baselines = {}
     if args.objectron:
         baselines["Objectron chair (MediaPipe), outside baseline"] = _objectron_baseline(settings)

@@ -16,6 +16,7 @@ from app.bootstrap import load_embedder
 from app.metrics import Metrics
 from app.settings import Settings
 from index.collection import Collection
+from index.refine import MatchRefiner
 from index.search import Searcher
 from models.embedder import Embedder
 
@@ -83,6 +84,8 @@ def lifespan_for(settings: Settings, embedder: Embedder | None = None):
             app.state.services = load_services(settings, loaded, batchers)
             on_exit.callback(lambda: app.state.services.collection.close())  # the one in use by then
             app.state.write_lock = threading.Lock()  # one index change at a time
+            app.state.refiner = MatchRefiner()  # its render worker starts on the first `refine` request
+            on_exit.callback(app.state.refiner.close)
             yield
 
     return lifespan
@@ -96,6 +99,10 @@ def get_searcher(request: Request) -> Searcher:
     return request.app.state.services.searcher
 
 
+def get_refiner(request: Request) -> MatchRefiner:
+    return request.app.state.refiner
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.services.settings
 
@@ -103,3 +110,4 @@ def get_settings_dep(request: Request) -> Settings:
 ServicesDep = Annotated[Services, Depends(get_services)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+RefinerDep = Annotated[MatchRefiner, Depends(get_refiner)]

@@ -33,6 +33,7 @@ def model_result(match: ModelMatch) -> ModelResult:
                   camera=[round(float(c), 5) for c in pose.camera]),
         expected_error_deg=round(pose.expected_error_deg, 2),
         angular_error_deg=None if match.angular_error_deg is None else round(match.angular_error_deg, 2),
+        pose_refined=match.refined,
         view_url=view_url(match.best_view_id), model_url=glb_url(record), source_url=source_url(record),
         licence=record.licence, creator=record.creator,
     )

@@ -29,6 +29,7 @@ class ModelResult(BaseModel):
     expected_error_deg: float = Field(description="spread of the matching views, at least half the "
                                       "view spacing", examples=[7.5])
     angular_error_deg: float | None = Field(None, description="against the true pose, if one was given")
+    pose_refined: bool = Field(False, description="pose refined by render-and-compare (request `refine`)")
     view_url: str = Field(description="best-matching rendered view (JPEG)")
     model_url: str | None = Field(description="the normalised model as GLB (canonical frame)")
     source_url: str = Field(description="the original CAD file")

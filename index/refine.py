@@ -8,6 +8,7 @@ The cost is fixed (rounds x (ring + 1) renders and embeddings per query), so the
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -15,11 +16,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from index.evaluate import QueryOutcome
-from index.search import Searcher
+from index.search import ModelMatch, Searcher
 from index.splits import Query
 from index.store import ModelRecord
 from render.backgrounds import composite
-from render.cameras import angular_error_deg
+from render.cameras import angular_error_deg, camera_to_angles
 from render.pool import RenderJob, RenderResult, render_jobs
 
 WHITE = (255, 255, 255)
@@ -109,3 +110,32 @@ class RenderCompareRefiner:
         error = float(angular_error_deg(np.asarray(query.camera), camera))
         return dataclasses.replace(outcome, refined_error_deg=error,
                                    refine_seconds=time.perf_counter() - started)
+
+
+class MatchRefiner:
+    """Refines one match's pose for the service: one render worker (started on first use) kept alive
+    between requests, used by one request at a time; close() at shutdown."""
+
+    def __init__(self, radii_deg: tuple[float, ...] = (8.0, 4.0), ring: int = 6) -> None:
+        self.radii_deg, self.ring = radii_deg, ring
+        self._session = RenderSession()
+        self._lock = threading.Lock()
+
+    def refine(self, searcher: Searcher, match: ModelMatch, image: np.ndarray,
+               true_camera: np.ndarray | None = None) -> ModelMatch:
+        """match with its pose refined against image (H, W, 3) uint8; the expected error becomes at most
+        the last ring radius (the resolution of the final step)."""
+        query = searcher.embed(image[None])[0]
+        with self._lock:
+            camera = refine_camera(self._session, searcher, match.record, query, match.pose.camera,
+                                   self.radii_deg, self.ring)
+        polar, azimuth = camera_to_angles(camera[None])
+        pose = dataclasses.replace(match.pose, camera=camera, polar_deg=float(polar[0]),
+                                   azimuth_deg=float(azimuth[0]),
+                                   expected_error_deg=min(match.pose.expected_error_deg, self.radii_deg[-1]))
+        error = None if true_camera is None else float(angular_error_deg(true_camera, camera))
+        return dataclasses.replace(match, pose=pose, angular_error_deg=error, refined=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()

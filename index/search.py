@@ -29,6 +29,7 @@ class ModelMatch:
     pose: PoseEstimate
     best_view_id: int
     angular_error_deg: float | None
+    refined: bool = False  # pose refined by render-and-compare (index.refine)
 
 
 @dataclass(frozen=True)

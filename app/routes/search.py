@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.exceptions import RequestValidationError
 
-from app.deps import SearcherDep, SettingsDep
+from app.deps import RefinerDep, SearcherDep, SettingsDep
 from app.metrics import MetricsDep, timed_search
 from app.presenters import search_response
 from app.schemas import Category, ClassifyResponse, ErrorResponse, SearchResponse
@@ -42,6 +43,7 @@ def search(
     searcher: SearcherDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    refiner: RefinerDep,
     image: Photo,
     top_k: Annotated[int | None, Form(ge=1, description="number of models to return (capped by the "
                                       "server's max_top_k)", examples=[5])] = None,
@@ -49,12 +51,20 @@ def search(
                                         description="true polar angle, degrees (0 = from above)")] = None,
     azimuth: Annotated[float | None, Form(allow_inf_nan=False, examples=[135.0],
                                           description="true azimuth, degrees (0 = from the front)")] = None,
+    refine: Annotated[bool, Form(description="refine the best model's pose beyond the view grid by "
+                                 "render-and-compare (about 0.7 s more; see EVALUATION.md)")] = False,
 ) -> SearchResponse:
     """Seat-kind probabilities and the ranked CAD models, each with its estimated camera pose.
-    Give the true `polar` and `azimuth` (both) to get each model's `angular_error_deg`."""
+    Give the true `polar` and `azimuth` (both) to get each model's `angular_error_deg`; `refine` refines
+    the best model's pose (off by default: it pays on clean renders, not on photo-like images)."""
     true_camera = _true_camera(polar, azimuth)
     k = min(top_k or settings.default_top_k, settings.max_top_k)
-    return search_response(timed_search(searcher, metrics, _read_image(image, settings), k, true_camera))
+    photo = _read_image(image, settings)
+    answer = timed_search(searcher, metrics, photo, k, true_camera)
+    if refine and answer.matches:
+        best = refiner.refine(searcher, answer.matches[0], photo, true_camera)
+        answer = replace(answer, matches=[best, *answer.matches[1:]])
+    return search_response(answer)
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)

@@ -159,3 +159,16 @@ def test_model_ids_with_slashes_are_reachable(tiny_index_settings, tiny_embedder
         assert info.status_code == 200 and info.json()["model_id"] == "shop/stools/red"
         assert client.get(listed["shop/stools/red"]["model_url"]).content[:4] == b"glTF"
         assert client.get("/api/models/shop%2Fnope/model.glb").status_code == 404
+
+
+def test_refine_improves_the_best_pose_beyond_the_grid(client, chair_photo):
+    form = {"top_k": "2", "polar": "57", "azimuth": "33"}
+    files = {"image": ("chair.png", chair_photo, "image/png")}
+    plain = client.post("/api/search", files=files, data=form).json()["results"]
+    refined = client.post("/api/search", files=files, data={**form, "refine": "true"}).json()["results"]
+    assert not plain[0]["pose_refined"] and refined[0]["pose_refined"] and not refined[1]["pose_refined"]
+    assert refined[0]["model_id"] == plain[0]["model_id"] == "test#box_chair"
+    assert refined[0]["pose"] != plain[0]["pose"]  # it really moved off the grid estimate
+    assert refined[0]["angular_error_deg"] <= plain[0]["angular_error_deg"] + 0.5
+    assert refined[0]["expected_error_deg"] <= 4.0
+    assert refined[1] == plain[1]
