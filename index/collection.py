@@ -5,6 +5,7 @@ Layout of `root`:
     vectors.faiss     FAISS index derived from the embeddings (rebuilt if it disagrees with the store)
     manifest.json     embedder, render settings, FAISS factory, versions, counts
     views/            rendered views (JPEG) and normalised models (GLB) for display
+    kinds.npz         seat-kind classifier fitted on the store (index/kinds.py), a cache keyed by the views
 """
 
 from __future__ import annotations

@@ -50,20 +50,6 @@ def seat_kind_accuracy(true_kinds: list[str | None], predicted: list[str | None]
     return float(np.mean([t == p for t, p in pairs])) if pairs else float("nan")
 
 
-def seat_kind_vote(kinds: list[str | None], scores: list[float], temperature: float) -> str | None:
-    """The most probable kind under softmax(scores / temperature) summed per kind (as the API does);
-    models without a kind do not vote. None if nobody votes."""
-    voters = [(k, s) for k, s in zip(kinds, scores) if k is not None]
-    if not voters:
-        return None
-    values = np.array([s for _, s in voters])
-    weights = np.exp((values - values.max()) / temperature)
-    totals: dict[str, float] = {}
-    for (kind, _), weight in zip(voters, weights):
-        totals[kind] = totals.get(kind, 0.0) + float(weight)
-    return max(totals, key=totals.get)
-
-
 def pose_summary(errors_deg: np.ndarray, threshold_deg: float = ACC_THRESHOLD_DEG) -> dict[str, float]:
     """Mean, median and Acc@threshold (fraction with error <= threshold) of (n,) errors in degrees."""
     errors = np.asarray(errors_deg, dtype=np.float64)
@@ -99,21 +85,24 @@ def summarise(outcomes: list[QueryOutcome]) -> dict:
 def evaluate_queries(searcher: Searcher, images: np.ndarray, queries: list[Query],
                      exclude_own: bool = False, batch: int = 32) -> list[QueryOutcome]:
     """Search every query image (n, H, W, 3) uint8 and score the answers against the queries' truth.
-    exclude_own: drop the query's own model from the results (held-out-model evaluation)."""
+    exclude_own: drop the query's own model from the results (held-out-model evaluation); the seat
+    kind is then the searcher's mixture of the vote over the other models and its classifier."""
     outcomes = []
     for start in range(0, len(queries), batch):
         chunk = queries[start:start + batch]
-        answers = searcher.search_embeddings(searcher.embed(images[start:start + batch]), RETRIEVED_MODELS)
-        outcomes += [_outcome(searcher, q, a.matches, exclude_own) for q, a in zip(chunk, answers)]
+        vectors = searcher.embed(images[start:start + batch])
+        answers = searcher.search_embeddings(vectors, RETRIEVED_MODELS)
+        outcomes += [_outcome(searcher, q, a.matches, c, exclude_own)
+                     for q, a, c in zip(chunk, answers, searcher.classify(vectors))]
     return outcomes
 
 
-def _outcome(searcher: Searcher, query: Query, matches: list[ModelMatch], exclude_own: bool,
-             ) -> QueryOutcome:
+def _outcome(searcher: Searcher, query: Query, matches: list[ModelMatch], classified: dict[str, float],
+             exclude_own: bool) -> QueryOutcome:
     if exclude_own:
         matches = [m for m in matches if m.record.model_id != query.model_id]
-    kinds = [m.record.seat_kind for m in matches]
-    predicted = seat_kind_vote(kinds, [m.score for m in matches], searcher.category_temperature)
+    kinds = searcher.seat_kinds(matches, classified)
+    predicted = kinds[0][0] if kinds else None
     error = float(angular_error_deg(np.asarray(query.camera), matches[0].pose.camera)) if matches else 180.0
     camera = tuple(float(v) for v in matches[0].pose.camera) if matches else None
     true_kind = searcher.models[query.model_id].seat_kind if query.model_id in searcher.models else None

@@ -1,18 +1,23 @@
 """Query an index: image -> nearest views -> ranked models with pose, and seat-kind probabilities.
 
 Ranking: a model's score is the cosine similarity of its best-matching view, clipped to [0, 1].
-Seat-kind probabilities: a softmax over the retrieved models' scores (temperature `category_temperature`),
-summed per seat kind; models without a seat kind do not vote.
+Seat-kind probabilities: an equal mixture of two answers. The retrieval vote, a softmax over the
+retrieved models' scores (temperature `category_temperature`) summed per seat kind (models without a
+seat kind do not vote), is right for seats in the catalogue; the seat-kind classifier (index/kinds.py),
+fitted on the index's views, generalises better to seats that are not. A well-matched catalogue model
+makes the vote near one-hot, so it outweighs the classifier when the seat is in the catalogue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from index.collection import Collection
+from index.kinds import KindClassifier, collection_kind_classifier
 from index.pose import PoseEstimate, estimate_pose, view_spacing_deg
 from index.store import ModelRecord
 from index.vectors import VectorIndex
@@ -46,12 +51,18 @@ class NeighbourSearch(Protocol):
         ...
 
 
+KIND_VOTE_WEIGHT = 0.5  # chosen on off-grid renders of the evaluation's training models (docs/kinds.md)
+
+
 class Searcher:
-    """Holds an embedder and a snapshot of a collection's views; `search` is thread-safe.
-    neighbours: how the index is searched (default: directly, one call per search)."""
+    """Holds an embedder, a snapshot of a collection's views and its seat-kind classifier; `search` is
+    thread-safe. neighbours: how the index is searched (default: directly, one call per search).
+    kind_holdouts: models the classifier must not learn from (the evaluation's held-out models);
+    kind_vote_weight: the retrieval vote's share of the seat-kind probabilities (1: vote only, no fit)."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
-                 category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None) -> None:
+                 category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None,
+                 kind_holdouts: Iterable[str] = (), kind_vote_weight: float = KIND_VOTE_WEIGHT) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
@@ -62,6 +73,9 @@ class Searcher:
         self.models = {m.model_id: m for m in collection.store.list_models()}
         self.kinds = sorted({m.seat_kind for m in self.models.values() if m.seat_kind})
         self.view_spacing_deg = _typical_spacing(self.views.cameras, self.views.model_ids)
+        self.kind_vote_weight = kind_vote_weight
+        self.kind_classifier: KindClassifier | None = (
+            collection_kind_classifier(collection, frozenset(kind_holdouts)) if kind_vote_weight < 1 else None)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images (n, H, W, 3) uint8 -> (n, d) float32 unit rows."""
@@ -82,16 +96,25 @@ class Searcher:
             sims, ids = self.collection.vectors.search(queries, k)
         else:
             sims, ids = self.neighbours.search(self.collection.vectors, queries, k)
-        return [self._answer(s, i, top_k, true_camera) for s, i in zip(sims, ids)]
+        classified = self.classify(queries)
+        return [self._answer(s, i, c, top_k, true_camera) for s, i, c in zip(sims, ids, classified)]
 
-    def _answer(self, sims: np.ndarray, ids: np.ndarray, top_k: int, true_camera: np.ndarray | None,
-                ) -> SearchAnswer:
+    def classify(self, queries: np.ndarray) -> list[dict[str, float]]:
+        """The seat-kind classifier's probabilities per query, queries (q, d) float32 unit rows; empty
+        dicts when there is no classifier (vote weight 1, or no model with a seat kind)."""
+        if self.kind_classifier is None:
+            return [{} for _ in range(len(queries))]
+        kinds = self.kind_classifier.kinds
+        return [dict(zip(kinds, map(float, row))) for row in self.kind_classifier.probabilities(queries)]
+
+    def _answer(self, sims: np.ndarray, ids: np.ndarray, classified: dict[str, float], top_k: int,
+                true_camera: np.ndarray | None) -> SearchAnswer:
         rows = np.searchsorted(self.views.ids, ids[ids >= 0])
         sims = sims[ids >= 0]
         model_ids = self.views.model_ids[rows]
         order = list(dict.fromkeys(model_ids))  # models by their best view, best first
         matches = [self._match(m, rows[model_ids == m], sims[model_ids == m], true_camera) for m in order]
-        return SearchAnswer(self._categories(matches), matches[:top_k])
+        return SearchAnswer(self.seat_kinds(matches, classified), matches[:top_k])
 
     def _match(self, model_id: str, rows: np.ndarray, sims: np.ndarray, true_camera: np.ndarray | None,
                ) -> ModelMatch:
@@ -100,16 +123,30 @@ class Searcher:
         return ModelMatch(self.models[model_id], float(np.clip(sims[0], 0.0, 1.0)), pose,
                           int(self.views.ids[rows[0]]), error)
 
-    def _categories(self, matches: list[ModelMatch]) -> list[tuple[str, float]]:
+    def seat_kinds(self, matches: list[ModelMatch], classified: dict[str, float]) -> list[tuple[str, float]]:
+        """(seat kind, probability) most probable first, summing to 1 (empty if neither part answers):
+        the vote over `matches` mixed with `classified` (one query's `classify` answer)."""
+        vote = self.vote(matches)
+        weight = self.kind_vote_weight if vote and classified else float(bool(vote))
+        totals = dict.fromkeys(self.kinds, 0.0) if (vote or classified) else {}
+        for kind, p in vote.items():
+            totals[kind] += weight * p
+        for kind, p in classified.items():
+            totals[kind] = totals.get(kind, 0.0) + (1 - weight) * p
+        return sorted(totals.items(), key=lambda kv: -kv[1])
+
+    def vote(self, matches: list[ModelMatch]) -> dict[str, float]:
+        """The retrieval vote: softmax(score / category_temperature) summed per seat kind over the
+        matches that have one; empty if none has."""
         voters = [m for m in matches if m.record.seat_kind]
         if not voters:
-            return []
+            return {}
         scores = np.array([m.score for m in voters])
         weights = np.exp((scores - scores.max()) / self.category_temperature)
-        totals = dict.fromkeys(self.kinds, 0.0)
+        totals: dict[str, float] = {}
         for match, weight in zip(voters, weights / weights.sum()):
-            totals[match.record.seat_kind] += float(weight)
-        return sorted(totals.items(), key=lambda kv: -kv[1])
+            totals[match.record.seat_kind] = totals.get(match.record.seat_kind, 0.0) + float(weight)
+        return totals
 
 
 def _typical_spacing(cameras: np.ndarray, model_ids: np.ndarray) -> float:

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from index.search import Searcher
+from index.search import ModelMatch, Searcher
+from index.store import ModelRecord
 from render.cameras import angles_to_camera, angular_error_deg
 
 from .conftest import TableEmbedder, model_vectors
@@ -43,3 +44,63 @@ def test_search_from_image_uses_the_embedder(collection, cameras):
 def test_top_k_must_be_positive(searcher):
     with pytest.raises(ValueError):
         searcher.search_embeddings(_query(0, angles_to_camera(60, 0)), top_k=0)
+
+
+def _match(kind: str | None, score: float) -> ModelMatch:
+    record = ModelRecord(f"lib#{kind}-{score}", "m", "/x.obj", "h", seat_kind=kind)
+    return ModelMatch(record, score, None, 0, None)
+
+
+def test_vote_sums_softmax_weights_per_kind(searcher):
+    matches = [_match("sofa", 0.90), _match("chair", 0.89), _match("chair", 0.89), _match(None, 0.99)]
+    # exp(-0.5) * 2 = 1.21 > 1: two close chairs outvote one slightly better sofa; None does not vote
+    vote = searcher.vote(matches)
+    assert max(vote, key=vote.get) == "chair" and sum(vote.values()) == pytest.approx(1.0)
+    # a colder softmax leaves it to the best model: exp(-10) * 2 < 1
+    searcher.category_temperature = 0.001
+    assert max(searcher.vote(matches), key=searcher.vote(matches).get) == "sofa"
+    assert searcher.vote([_match(None, 1.0)]) == {}
+
+
+def test_seat_kinds_mix_the_vote_and_the_classifier_equally(searcher):
+    matches = [_match("sofa", 0.9)]
+    classified = {"chair": 0.7, "stool": 0.3}
+    mixed = dict(searcher.seat_kinds(matches, classified))
+    assert mixed == pytest.approx({"sofa": 0.5, "chair": 0.35, "stool": 0.15})
+    assert dict(searcher.seat_kinds(matches, {})) == pytest.approx({"sofa": 1.0, "chair": 0.0, "stool": 0.0})
+    assert dict(searcher.seat_kinds([], classified)) == pytest.approx({"chair": 0.7, "stool": 0.3, "sofa": 0.0})
+    assert searcher.seat_kinds([], {}) == []
+
+
+def test_the_classifier_answers_for_a_model_missing_from_the_results(collection, cameras):
+    searcher = Searcher(collection, TableEmbedder({}), kind_vote_weight=0.0)
+    query = _query(2, angles_to_camera(55.0, 123.0))
+    answer = searcher.search_embeddings(query, top_k=3)[0]
+    # drop every sofa from the results: only the classifier still knows this is a sofa
+    others = [m for m in answer.matches if m.record.seat_kind != "sofa"]
+    assert searcher.seat_kinds(others, searcher.classify(query)[0])[0][0] == "sofa"
+    assert answer.categories[0][0] == "sofa"
+
+
+def test_vote_weight_one_is_the_vote_alone_without_a_classifier(collection):
+    searcher = Searcher(collection, TableEmbedder({}), kind_vote_weight=1.0)
+    assert searcher.kind_classifier is None and searcher.classify(_query(2, angles_to_camera(55, 3))) == [{}]
+    answer = searcher.search_embeddings(_query(2, angles_to_camera(55.0, 123.0)), top_k=3)[0]
+    assert dict(answer.categories) == pytest.approx(dict.fromkeys(searcher.kinds, 0.0) | searcher.vote(answer.matches))
+
+
+def test_real_tiny_index_ranks_the_right_kind_first(tiny_index_settings, tiny_embedder, tiny_cad_dir):
+    from index.collection import Collection
+    from tests.conftest import TINY_MODELS, render_rgb
+
+    collection = Collection.open(tiny_index_settings.resolved_index_dir)
+    try:
+        searchers = [Searcher(collection, tiny_embedder), Searcher(collection, tiny_embedder, kind_vote_weight=0.0)]
+        for name, (ext, kind) in TINY_MODELS.items():
+            image = render_rgb(tiny_cad_dir / f"{name}.{ext}", angles_to_camera(np.array([62.0]), np.array([33.0])))[0]
+            for searcher in searchers:
+                categories = searcher.search(image).categories
+                assert categories[0][0] == kind, (name, categories)
+                assert sum(p for _, p in categories) == pytest.approx(1.0)
+    finally:
+        collection.close()
