@@ -175,6 +175,18 @@ def test_top_k_selector_limits_the_results(page, chair_photo):
     assert page.locator("#results .result").first.get_attribute("data-model-id") == "test#box_chair"
 
 
+def test_refine_checkbox_refines_the_best_pose(page, chair_photo):
+    _search(page, chair_photo)
+    first = page.locator("#results .result").first
+    assert "refined by render-and-compare" not in first.inner_text()
+    page.check("#refine")
+    page.wait_for_function("() => document.querySelector('#results .result')?.innerText"
+                           ".includes('refined by render-and-compare')")
+    page.wait_for_selector("#spinner", state="hidden")
+    assert "refined by render-and-compare" not in page.locator("#results .result").nth(1).inner_text()
+    assert page.errors == []
+
+
 DATA_TRANSFER = """async ([b64, name]) => {
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     const transfer = new DataTransfer();

@@ -39,11 +39,12 @@ export function getHealth() {
 }
 
 /** POST the photo; `polar` and `azimuth` (degrees, or null) are sent as given: the API wants both or neither. */
-export function searchPhoto(file, { topK, polar, azimuth }) {
+export function searchPhoto(file, { topK, polar, azimuth, refine = false }) {
   const form = new FormData();
   form.append('image', file, file.name || 'pasted-image.png');
   if (topK) form.append('top_k', String(topK));
   if (polar !== null) form.append('polar', String(polar));
   if (azimuth !== null) form.append('azimuth', String(azimuth));
+  if (refine) form.append('refine', 'true');
   return request('api/search', { method: 'POST', body: form });
 }

@@ -7,7 +7,7 @@ import { ModelViewer, webglAvailable } from './viewer.js';
 const $ = (id) => document.getElementById(id);
 const ui = {
   form: $('search-form'), input: $('image-input'), dropzone: $('dropzone'), preview: $('query-preview'),
-  hint: $('dropzone-hint'), fileName: $('file-name'), topK: $('top-k'), polar: $('polar'),
+  hint: $('dropzone-hint'), fileName: $('file-name'), topK: $('top-k'), refine: $('refine'), polar: $('polar'),
   azimuth: $('azimuth'), button: $('search-button'), error: $('error'), spinner: $('spinner'),
   placeholder: $('placeholder'), results: $('results'), categories: $('categories'),
   categoriesSection: $('categories-section'), viewerSection: $('viewer-section'), viewer: $('viewer'),
@@ -70,6 +70,7 @@ async function search() {
   try {
     const answer = await searchPhoto(state.file, {
       topK: Number(ui.topK.value), polar: angle(ui.polar), azimuth: angle(ui.azimuth),
+      refine: ui.refine.checked,
     });
     if (searchId === state.searchId) showAnswer(answer);
   } catch (err) {
@@ -151,6 +152,7 @@ ui.form.addEventListener('submit', (event) => {
   search();
 });
 ui.topK.addEventListener('change', search);
+ui.refine.addEventListener('change', search);
 ui.reset.addEventListener('click', () => state.viewer?.resetPose());
 ui.preview.addEventListener('error', () => {
   ui.preview.hidden = true; // not an image the browser can show; the API will say what it thinks

@@ -40,6 +40,7 @@ function figures(result) {
     ['Azimuth', degrees(result.pose.azimuth_deg)],
     ['Expected error', `±${degrees(result.expected_error_deg)}`],
   ];
+  if (result.pose_refined) rows.push(['Pose', 'refined by render-and-compare']);
   if (result.angular_error_deg !== null && result.angular_error_deg !== undefined) {
     rows.push(['Angular error', degrees(result.angular_error_deg)]);
   }
