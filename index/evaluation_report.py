@@ -259,8 +259,13 @@ def _targets_table(results: dict) -> list[str]:
             "|---|---|---|---|"]
     for label, target in results["targets"].items():
         render, heldout = target["sets"]["render"], target["sets"]["heldout_models"]
-        rows.append(f"| {label} | {render['top1']:.2f} {_mark(render['top1'] >= 0.98)} | "
-                    f"{render['pose']['mean_deg']:.1f} {_mark(render['pose']['mean_deg'] <= 5)} | "
+        mean = render["pose"]["mean_deg"]
+        refined = render.get("refined")
+        mean_text = f"{mean:.1f} {_mark(mean <= 5)}"
+        if refined:
+            after = refined["after"]["mean_deg"]
+            mean_text += f"; refined {after:.1f} {_mark(after <= 5)}"
+        rows.append(f"| {label} | {render['top1']:.2f} {_mark(render['top1'] >= 0.98)} | {mean_text} | "
                     f"{heldout['seat_kind']:.2f} {_mark(heldout['seat_kind'] >= 0.90)} |")
     return rows + [""]
 

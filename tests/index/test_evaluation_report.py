@@ -85,3 +85,12 @@ def test_plot_errors_writes_a_png(tmp_path):
     plot_errors(results, tmp_path / "errors.png")
     with Image.open(tmp_path / "errors.png") as image:
         assert image.format == "PNG" and image.width > 600
+
+
+def test_targets_table_counts_refined_pose_against_the_pose_target():
+    outcomes = [QueryOutcome("a", "chair", ["a"], "chair", 12.0, refined_error_deg=3.0),
+                QueryOutcome("b", "sofa", ["b"], "sofa", 8.0, refined_error_deg=4.0)]
+    results = _results()
+    results["targets"]["lite0"]["sets"]["render"] = summarise(outcomes)
+    row = [line for line in markdown(results).splitlines() if line.startswith("| lite0 | 1.00 (met)")]
+    assert row == ["| lite0 | 1.00 (met) | 10.0 (not met); refined 3.5 (met) | 0.50 (not met) |"]
