@@ -148,7 +148,8 @@ def _print_report(report) -> int:
     for model_id, reason in report.failed:
         print(f"failed: {model_id}: {reason}", file=sys.stderr)
     print(report.summary())
-    nothing_indexed = report.failed and not (report.added or report.updated or report.skipped)
+    nothing_indexed = report.failed and not (report.added or report.updated or report.skipped
+                                             or report.relabelled)
     return 1 if nothing_indexed else 0
 
 

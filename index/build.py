@@ -26,7 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from index.collection import Collection, ViewConfig
-from index.store import ModelRecord
+from index.store import LABEL_FIELDS, ModelRecord
 from index.views import EmbeddedViews, embed_views
 from models.embedder import Embedder
 from render.cameras import sphere_cameras
@@ -62,11 +62,13 @@ class BuildReport:
     updated: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (model id, reason)
+    relabelled: list[str] = field(default_factory=list)  # unchanged file, new seat kind/licence/...
     views: int = 0
 
     def summary(self) -> str:
-        return (f"added {len(self.added)}, updated {len(self.updated)}, skipped {len(self.skipped)} "
-                f"(unchanged), failed {len(self.failed)}; {self.views} views embedded")
+        relabelled = f"relabelled {len(self.relabelled)}, " if self.relabelled else ""
+        return (f"added {len(self.added)}, updated {len(self.updated)}, {relabelled}skipped "
+                f"{len(self.skipped)} (unchanged), failed {len(self.failed)}; {self.views} views embedded")
 
 
 def view_cameras(config: ViewConfig) -> np.ndarray:
@@ -190,10 +192,23 @@ def _pending(collection: Collection, sources: Iterable[ModelSource], report: Bui
             report.failed.append((source.model_id, f"cannot read {source.path}: {exc.strerror or exc}"))
             continue
         if collection.store.file_hash(source.model_id) == file_hash:
-            report.skipped.append(source.model_id)
+            _relabel(collection, source, report)
         else:
             todo[source.model_id] = (source, file_hash)
     return todo
+
+
+def _relabel(collection: Collection, source: ModelSource, report: BuildReport) -> None:
+    """An unchanged file: skipped, but labels given this time (seat kind, category, licence, creator;
+    None = not given) replace the stored ones without rendering again."""
+    stored = collection.store.get_model(source.model_id)
+    changes = {f: getattr(source, f) for f in LABEL_FIELDS
+               if getattr(source, f) is not None and getattr(source, f) != getattr(stored, f)}
+    if changes:
+        collection.store.update_labels(source.model_id, changes)
+        report.relabelled.append(source.model_id)
+    else:
+        report.skipped.append(source.model_id)
 
 
 def _store_views(collection: Collection, source: ModelSource, file_hash: str, views: EmbeddedViews,

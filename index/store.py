@@ -67,6 +67,9 @@ class ModelRecord:
     extra: dict = field(default_factory=dict)
 
 
+LABEL_FIELDS = ("seat_kind", "category", "licence", "creator")  # what `index add` can relabel
+
+
 @dataclass
 class ViewTable:
     """All views as arrays, for search. ids (n,) int64; model_ids (n,) object; cameras (n, 3) float64
@@ -131,6 +134,18 @@ class MetadataStore:
             )
             return np.array([self._insert_view(db, record.model_id, c, e, p)
                              for c, e, p in zip(cameras, embeddings, image_paths)], dtype=np.int64)
+
+    def update_labels(self, model_id: str, labels: dict[str, str]) -> None:
+        """Change a model's labels (LABEL_FIELDS: seat kind, category, licence, creator) in place; its
+        views and vectors stay. Unknown fields raise StoreError."""
+        unknown = set(labels) - set(LABEL_FIELDS)
+        if unknown:
+            raise StoreError(f"not a label field: {sorted(unknown)}")
+        if not labels:
+            return
+        with self.transaction() as db:
+            db.execute(f"UPDATE models SET {', '.join(f'{k} = ?' for k in labels)} WHERE model_id = ?",
+                       (*labels.values(), model_id))
 
     @staticmethod
     def _insert_view(db: sqlite3.Connection, model_id: str, camera: np.ndarray, embedding: np.ndarray,

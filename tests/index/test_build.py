@@ -142,6 +142,30 @@ def test_add_folder_reports_failures_skips_unchanged_and_updates_changed(cad_fol
     _assert_consistent(settings).close()
 
 
+def test_readding_an_unchanged_file_with_new_labels_relabels_it(settings, tiny_embedder, tmp_path):
+    path = tmp_path / "seat.ply"
+    make_stool().export(path)
+    assert bootstrap.add_files(settings, [path], seat_kind="chair", embedder=tiny_embedder).added == ["seat"]
+    collection = Collection.open(settings.resolved_index_dir)
+    views_before = collection.store.view_ids("seat").tolist()
+    collection.close()
+
+    again = bootstrap.add_files(settings, [path], seat_kind="stool", licence="CC0", embedder=tiny_embedder)
+    assert again.relabelled == ["seat"] and not (again.added or again.updated or again.skipped)
+    assert "relabelled 1, skipped 0" in again.summary() and again.views == 0  # nothing rendered
+    collection = Collection.open(settings.resolved_index_dir)
+    record = collection.store.get_model("seat")
+    assert (record.seat_kind, record.licence) == ("stool", "CC0")
+    assert collection.store.view_ids("seat").tolist() == views_before  # same views, same vectors
+    collection.close()
+
+    unchanged = bootstrap.add_files(settings, [path], embedder=tiny_embedder)  # no labels given: kept
+    assert unchanged.skipped == ["seat"] and not unchanged.relabelled
+    collection = Collection.open(settings.resolved_index_dir)
+    assert collection.store.get_model("seat").seat_kind == "stool"
+    collection.close()
+
+
 def test_interrupted_update_keeps_the_stored_views(settings, tiny_embedder, tmp_path, monkeypatch):
     path = tmp_path / "model.ply"
     make_stool().export(path)
