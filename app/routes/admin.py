@@ -45,6 +45,19 @@ def _save_upload(upload: UploadFile, folder: Path) -> Path:
     return path
 
 
+def _upload_dir(settings, file_path: str) -> Path | None:
+    """The uploads/<uuid> folder holding a model's source file, if it was uploaded through the API."""
+    path = Path(file_path) if Path(file_path).is_absolute() else settings.resolved_index_dir / file_path
+    uploads = settings.resolved_index_dir / "uploads"
+    return path.parent if path.parent.parent == uploads else None
+
+
+def _drop_upload(settings, file_path: str) -> None:
+    folder = _upload_dir(settings, file_path)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @router.post("/models", status_code=status.HTTP_201_CREATED, response_model=ModelInfo, responses=ERRORS)
 def add_model(request: Request, services: ServicesDep,
               file: Annotated[UploadFile, File(description="CAD file: GLB, OBJ (no MTL/textures), STL, PLY, OFF")],
@@ -54,7 +67,9 @@ def add_model(request: Request, services: ServicesDep,
     """Render, embed and index an uploaded CAD file, then serve it without a restart."""
     settings = services.settings
     path = _save_upload(file, settings.resolved_index_dir / "uploads" / uuid.uuid4().hex)
+    target = model_id or path.stem
     with request.app.state.write_lock:
+        previous = services.searcher.models.get(target)
         try:
             report = bootstrap.add_files(settings, [path], model_id=model_id or path.stem, name=name,
                                          seat_kind=seat_kind, licence=licence, creator=creator,
@@ -66,7 +81,11 @@ def add_model(request: Request, services: ServicesDep,
             shutil.rmtree(path.parent, ignore_errors=True)
             raise HTTPException(400, f"{report.failed[0][0]}: {report.failed[0][1]}")
         fresh = reload_services(request.app)
-    record = fresh.searcher.models[model_id or path.stem]
+        record = fresh.searcher.models[target]
+        if _upload_dir(settings, record.file_path) != path.parent:  # unchanged file: this copy is unused
+            shutil.rmtree(path.parent, ignore_errors=True)
+        elif previous is not None:  # replaced: the previous upload is unused
+            _drop_upload(settings, previous.file_path)
     return model_info(record, len(fresh.collection.store.view_ids(record.model_id)))
 
 
@@ -75,9 +94,11 @@ def delete_model(request: Request, services: ServicesDep, model_id: str) -> None
     """Remove a model (views, vectors, files) from the index."""
     if model_id not in services.searcher.models:
         raise HTTPException(404, f"no model with id {model_id!r}")
+    record = services.searcher.models[model_id]
     with request.app.state.write_lock:
         bootstrap.remove(services.settings, [model_id])
         reload_services(request.app)
+        _drop_upload(services.settings, record.file_path)
 
 
 @router.post("/reload", responses=ERRORS)

@@ -3,6 +3,8 @@ searches that keep succeeding while the index is swapped."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import io
 import shutil
 import threading
@@ -59,6 +61,29 @@ def test_upload_is_searchable_at_once_and_delete_removes_it(writable, tiny_cad_d
     assert writable.get("/api/models/twin_chair").status_code == 404
     assert writable.delete("/api/admin/models/twin_chair", headers=KEY).status_code == 404
     assert writable.get("/api/health").json()["index"]["models"] == 3
+
+
+def test_uploads_keep_one_source_copy_per_model(writable, tiny_cad_dir):
+    uploads = Path(writable.app.state.services.settings.resolved_index_dir) / "uploads"
+
+    def copies() -> int:
+        return len(list(uploads.iterdir())) if uploads.exists() else 0
+
+    before = copies()
+    glb = (tiny_cad_dir / "box_chair.glb").read_bytes()
+    def post(body: bytes, kind: str):
+        return writable.post("/api/admin/models", headers=KEY, files={"file": ("copy_chair.glb", body)},
+                             data={"seat_kind": kind})
+
+    assert post(glb, "chair").status_code == 201 and copies() == before + 1
+    assert post(glb, "armchair").status_code == 201 and copies() == before + 1  # unchanged: relabelled
+    assert writable.get("/api/models/copy_chair").json()["seat_kind"] == "armchair"
+    sofa = (tiny_cad_dir / "sofa.glb").read_bytes()
+    assert post(sofa, "sofa").status_code == 201 and copies() == before + 1  # replaced: old copy gone
+    source = writable.get("/api/models/copy_chair/source")
+    assert source.status_code == 200 and source.content == sofa
+    assert writable.delete("/api/admin/models/copy_chair", headers=KEY).status_code == 204
+    assert copies() == before
 
 
 def test_a_bad_upload_is_400_and_changes_nothing(writable):
