@@ -3,11 +3,10 @@ searches that keep succeeding while the index is swapped."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import io
 import shutil
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
