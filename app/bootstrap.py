@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import platform
 from collections.abc import Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 
 from app.settings import Settings
@@ -16,6 +14,7 @@ from index.collection import Collection, CollectionError
 from index.lock import index_write_lock
 from index.sources import source_from_entry, user_sources
 from models.embedder import Embedder, EmbedderInfo
+from models.versions import installed_versions
 from models.weights import prepare_weights
 from render.debian import fetch_deb
 
@@ -157,10 +156,4 @@ def require_index(settings: Settings) -> None:
 
 
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in VERSIONED:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
+    return installed_versions(VERSIONED)

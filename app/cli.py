@@ -275,6 +275,7 @@ def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:
 def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
     from app import bootstrap
     from index.evaluation_report import run_evaluation
+    from models.scratch import NAME as SCRATCH
 
     targets = []
     for name in filter(None, args.embedders.split(",")):
@@ -282,7 +283,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
     if args.random_baseline:
         targets.append(_random_baseline_target(settings, args.level))
     for target in targets:
-        if target.embedder.info.name == "scratch_cnn":  # a trained embedder: checked for leakage
+        if target.embedder.info.name == SCRATCH:  # a trained embedder: checked for leakage
             target.trained_on, target.notes = target.embedder.config.model_ids, _trained_notes(target.embedder)
     if args.refine:
         from index.refine import RenderCompareRefiner
@@ -332,8 +333,10 @@ def _drop_stale_index(index_dir: Path, weights: str) -> None:
     """A scratch_cnn index is derived data: after retraining, its vectors belong to old weights."""
     import shutil
 
+    from index.collection import Collection
+
     manifest = index_dir / "manifest.json"
-    if manifest.exists() and json.loads(manifest.read_text())["embedder"]["weights"] != weights:
+    if manifest.exists() and Collection.open_manifest_embedder(manifest).weights != weights:
         print(f"{index_dir} was built with other scratch_cnn weights: rebuilding it")
         shutil.rmtree(index_dir)
 

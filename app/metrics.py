@@ -66,8 +66,19 @@ def _timed(histogram: Histogram, work: Callable[[], T]) -> T:
 def timed_search(searcher: Searcher, metrics: Metrics, image: np.ndarray, top_k: int,
                  true_camera: np.ndarray | None = None) -> SearchAnswer:
     """Searcher.search with its two stages timed: image (H, W, 3) uint8 RGB; true_camera (3,) or None."""
-    vectors = _timed(metrics.embed_seconds, lambda: searcher.embed(image[None]))
-    answers = _timed(metrics.search_seconds, lambda: searcher.search_embeddings(vectors, top_k, true_camera))
+    return timed_search_vector(searcher, metrics, timed_embed(searcher, metrics, image), top_k, true_camera)
+
+
+def timed_embed(searcher: Searcher, metrics: Metrics, image: np.ndarray) -> np.ndarray:
+    """The query vector of image (H, W, 3) uint8 RGB, timed. Returns (d,) float32."""
+    return _timed(metrics.embed_seconds, lambda: searcher.embed(image[None]))[0]
+
+
+def timed_search_vector(searcher: Searcher, metrics: Metrics, vector: np.ndarray, top_k: int,
+                        true_camera: np.ndarray | None = None) -> SearchAnswer:
+    """Searcher.search_embeddings for one query vector (d,), timed."""
+    answers = _timed(metrics.search_seconds,
+                     lambda: searcher.search_embeddings(vector[None], top_k, true_camera))
     return answers[0]
 
 

@@ -4,12 +4,19 @@ default catalogue (without the evaluation's held-out models and panoramas), load
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import models
 from app.settings import Settings
 from index.build import view_cameras
 from index.sources import source_from_entry
 from index.splits import holdouts
+
+if TYPE_CHECKING:  # TensorFlow is imported only when training or embedding
+    from index.catalogue import CatalogueEntry
+    from models.scratch import ScratchEmbedder
+    from models.train import TrainConfig
+    from models.training_data import TrainingModel
 
 # Shipped as package data of `models` (installed with it, also in the Docker image); rebuilt with
 # `photo2cad train --out models/artifacts/scratch_cnn` (README, "From-scratch CNN").
@@ -26,7 +33,7 @@ def scratch_dir(settings: Settings) -> Path:
     return settings.trained_scratch_dir if is_trained(settings.trained_scratch_dir) else SHIPPED_DIR
 
 
-def train_scratch(settings: Settings, config, out_dir: Path, include_heldout: bool = False,
+def train_scratch(settings: Settings, config: TrainConfig, out_dir: Path, include_heldout: bool = False,
                   seed: int = EVALUATION_SEED, progress: bool = True) -> dict:
     """Train on the default catalogue seen from the index's view grid. Unless include_heldout, the
     models and panoramas the evaluation (with `seed`) holds out are left out. Returns the manifest."""
@@ -51,7 +58,7 @@ def train_scratch(settings: Settings, config, out_dir: Path, include_heldout: bo
                  cache_dir=settings.data_dir / "training" / "renders")
 
 
-def _training_model(entry):
+def _training_model(entry: CatalogueEntry) -> TrainingModel:
     from models.training_data import TrainingModel
 
     source = source_from_entry(entry)
@@ -59,7 +66,7 @@ def _training_model(entry):
                          source.size)
 
 
-def load_scratch_embedder(settings: Settings):
+def load_scratch_embedder(settings: Settings) -> ScratchEmbedder:
     from models.scratch import ScratchEmbedder
 
     return ScratchEmbedder(scratch_dir(settings))

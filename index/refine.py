@@ -121,11 +121,10 @@ class MatchRefiner:
         self._session = RenderSession()
         self._lock = threading.Lock()
 
-    def refine(self, searcher: Searcher, match: ModelMatch, image: np.ndarray,
+    def refine(self, searcher: Searcher, match: ModelMatch, query: np.ndarray,
                true_camera: np.ndarray | None = None) -> ModelMatch:
-        """match with its pose refined against image (H, W, 3) uint8; the expected error becomes at most
-        the last ring radius (the resolution of the final step)."""
-        query = searcher.embed(image[None])[0]
+        """match with its pose refined against the query's vector (d,) float32 (the photo's embedding);
+        the expected error becomes at most the last ring radius (the resolution of the final step)."""
         with self._lock:
             camera = refine_camera(self._session, searcher, match.record, query, match.pose.camera,
                                    self.radii_deg, self.ring)

@@ -48,6 +48,14 @@ class PreparedEmbedder(Embedder, Protocol):
         ...
 
 
+def checked_images(images: np.ndarray, error: type[ValueError] = ValueError) -> np.ndarray:
+    """images as an array, checked to be (n, H, W, 3) uint8 RGB; raises `error` otherwise."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise error(f"expected (n, H, W, 3) uint8, got {images.shape} {images.dtype}")
+    return images
+
+
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Rows of (n, d) scaled to unit L2 norm. Returns float32."""
     x = np.asarray(x, dtype=np.float32)

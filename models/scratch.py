@@ -14,6 +14,7 @@ manifest); `ScratchEmbedder(folder)` loads it for inference.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.embedder import EmbedderInfo, l2_normalise
+from models.embedder import EmbedderInfo, checked_images, l2_normalise
 
 NAME = "scratch_cnn"
 EMBEDDING_LAYER = "embedding"
@@ -157,9 +158,7 @@ class ScratchEmbedder:
     def prepare(self, images: np.ndarray) -> np.ndarray:
         """images: (n, H, W, 3) uint8 RGB, any H, W. Returns (n, S, S, 3) float32 in [0, 255], the
         resized network input for `embed_prepared` (possibly stacked with other requests' inputs)."""
-        images = np.asarray(images)
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ScratchModelError(f"expected (n, H, W, 3) uint8, got {images.shape} {images.dtype}")
+        images = checked_images(images, ScratchModelError)
         size = self.config.input_size_px
         if len(images) == 0:
             return np.zeros((0, size, size, 3), np.float32)
@@ -198,6 +197,4 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _short_hash(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]

@@ -10,11 +10,9 @@ an interruption resumes at the last finished epoch; a different configuration is
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import keras
@@ -30,6 +28,7 @@ from models.training_data import (
     render_training_views,
     soft_view_labels,
 )
+from models.versions import installed_versions
 from render.backgrounds import composite
 from render.cameras import angular_error_deg, sphere_cameras
 from render.pool import RenderJob, render_jobs
@@ -37,6 +36,7 @@ from render.pool import RenderJob, render_jobs
 PROGRESS_FILE = "progress.json"
 MANIFEST_FILE = "manifest.json"
 TRAIN_CONFIG_FILE = "train_config.json"
+VERSIONED = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pyrender", "trimesh")  # in the manifest
 
 
 class TrainingError(ValueError):
@@ -212,7 +212,7 @@ def _manifest(config: TrainConfig, views: TrainingViews, val: dict, history: lis
                  "seat_kinds": views.seat_kinds, "grid_views": len(views.cameras),
                  "training_images": len(views.rgba), "validation_images": len(val["model"]),
                  "panoramas": sorted(panoramas)},
-        "versions": _versions(),
+        "versions": installed_versions(VERSIONED),
         "epochs_done": len(history),
         "stopped_by_time_budget": len(history) < config.epochs,
         "history": history,
@@ -221,15 +221,6 @@ def _manifest(config: TrainConfig, views: TrainingViews, val: dict, history: lis
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
-
-def _versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pyrender", "trimesh"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
 
 
 def _read_progress(out_dir: Path) -> list[dict]:

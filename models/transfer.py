@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import efficientnet_lite, inception
-from models.embedder import Embedder, EmbedderInfo, l2_normalise
+from models.embedder import Embedder, EmbedderInfo, checked_images, l2_normalise
 from models.weights import prepare_weights, sidecar_path
 
 MAX_BATCH = 32
@@ -38,10 +38,7 @@ def _preprocess(backbone: str, x: tf.Tensor) -> tf.Tensor:
 
 
 def _checked(images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise EmbedderConfigError(f"expected (n, H, W, 3) uint8, got {images.shape} {images.dtype}")
-    return images
+    return checked_images(images, EmbedderConfigError)
 
 
 def _describe(weights: str | Path, default: str) -> str:

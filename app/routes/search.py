@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.exceptions import RequestValidationError
 
 from app.deps import RefinerDep, SearcherDep, SettingsDep
-from app.metrics import MetricsDep, timed_search
+from app.metrics import MetricsDep, timed_embed, timed_search, timed_search_vector
 from app.presenters import search_response
 from app.schemas import Category, ClassifyResponse, ErrorResponse, SearchResponse
 from models.images import decode_image, square_pad
@@ -59,10 +59,10 @@ def search(
     the best model's pose (off by default: it pays on clean renders, not on photo-like images)."""
     true_camera = _true_camera(polar, azimuth)
     k = min(top_k or settings.default_top_k, settings.max_top_k)
-    photo = _read_image(image, settings)
-    answer = timed_search(searcher, metrics, photo, k, true_camera)
+    vector = timed_embed(searcher, metrics, _read_image(image, settings))
+    answer = timed_search_vector(searcher, metrics, vector, k, true_camera)
     if refine and answer.matches:
-        best = refiner.refine(searcher, answer.matches[0], photo, true_camera)
+        best = refiner.refine(searcher, answer.matches[0], vector, true_camera)
         answer = replace(answer, matches=[best, *answer.matches[1:]])
     return search_response(answer)
 
