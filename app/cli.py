@@ -209,18 +209,41 @@ def _train_parser(train: argparse.ArgumentParser) -> None:
     """Options left at None take models.train.TrainConfig's defaults (not imported here: TensorFlow)."""
     train.add_argument("--out", type=Path, default=None,
                        help="model folder (default: data_dir/models/scratch_cnn)")
-    train.add_argument("--epochs", type=int, help="default 10")
-    train.add_argument("--size", type=int, help="input side in pixels, default 96")
-    train.add_argument("--batch-size", type=int, help="default 64")
-    train.add_argument("--variants", type=int, help="renders of each view, each under its own random "
-                                                   "lighting; default 2")
-    train.add_argument("--max-minutes", type=float, default=None,
+    train.add_argument("--epochs", type=_at_least(1), help="default 10")
+    train.add_argument("--size", type=_at_least(32), help="input side in pixels (>= 32), default 96")
+    train.add_argument("--batch-size", type=_at_least(1), help="default 64")
+    train.add_argument("--variants", type=_at_least(1), help="renders of each view, each under its own "
+                                                            "random lighting; default 2")
+    train.add_argument("--max-minutes", type=_positive_float, default=None,
                        help="stop after the epoch that crosses this training time")
-    train.add_argument("--seed", type=int, help="training seed, default 0")
+    train.add_argument("--seed", type=_at_least(0), help="training seed, default 0")
     train.add_argument("--include-heldout", action="store_true",
                        help="also train on the models and panoramas `photo2cad evaluate` holds out")
     train.add_argument("--force", action="store_true", help="train again even if --out holds a model")
     train.set_defaults(handler=_train)
+
+
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:

@@ -172,3 +172,9 @@ def test_refine_improves_the_best_pose_beyond_the_grid(client, chair_photo):
     assert refined[0]["angular_error_deg"] <= plain[0]["angular_error_deg"] + 0.5
     assert refined[0]["expected_error_deg"] <= 4.0
     assert refined[1] == plain[1]
+
+
+def test_a_bad_refine_value_is_422(client, chair_photo):
+    response = client.post("/api/search", files={"image": ("chair.png", chair_photo, "image/png")},
+                           data={"refine": "maybe"})
+    assert response.status_code == 422 and "refine" in response.text

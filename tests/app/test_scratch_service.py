@@ -84,3 +84,16 @@ def test_classify_answers_every_seat_kind(scratch_settings, tiny_cad_dir) -> Non
         response = client.post("/api/classify", files={"image": ("c.png", buffer.getvalue(), "image/png")})
     assert response.status_code == 200
     assert {c["label"] for c in response.json()["categories"]} == {"chair", "stool", "sofa"}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"], "must be at least 1"), (["--size", "8"], "must be at least 32"),
+    (["--batch-size", "x"], "not a whole number"), (["--variants", "-1"], "must be at least 1"),
+    (["--max-minutes", "0"], "must be a positive number"), (["--max-minutes", "nan"], "must be a positive"),
+])
+def test_train_refuses_bad_flags_with_one_line(flags, message, capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", *flags])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
