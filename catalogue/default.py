@@ -12,15 +12,26 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from catalogue import sweethome3d
+from catalogue import homedecor, packs, sweethome3d
 from catalogue.debian import MARKER, fetch_deb
 from catalogue.entry import CatalogueEntry, CatalogueError, absolute_entry, entry_from_row
 from catalogue.source import Source
 
 log = logging.getLogger(__name__)
-SOURCES: tuple[Source, ...] = (sweethome3d.SOURCE,)
+SOURCES: tuple[Source, ...] = (sweethome3d.SOURCE, homedecor.SOURCE, packs.SOURCE)
 CATALOGUE_FILE = "catalogue.json"
 FORMAT_VERSION = 1
+
+
+def sources_named(names: Sequence[str] | None) -> tuple[Source, ...]:
+    """The sources of SOURCES with these names, in SOURCES' order (all of them for None)."""
+    if names is None:
+        return SOURCES
+    unknown = set(names) - {s.name for s in SOURCES}
+    if unknown:
+        raise CatalogueError(f"unknown catalogue source(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(s.name for s in SOURCES)}")
+    return tuple(s for s in SOURCES if s.name in names)
 
 
 def source_packages(sources: Sequence[Source] = SOURCES, include_nonfree: bool = False) -> tuple[str, ...]:
