@@ -25,6 +25,7 @@ COPY app ./app
 COPY models ./models
 COPY render ./render
 COPY index ./index
+COPY evaluation ./evaluation
 RUN pip install --no-deps .
 
 RUN useradd --create-home --uid 10001 photo2cad \
