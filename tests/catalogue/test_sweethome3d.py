@@ -16,8 +16,9 @@ import pytest
 import trimesh
 from PIL import Image
 
-from index.catalogue import CatalogueError, build_catalogue, load_catalogue, safe_id, verify_models
-from index.sh3d import class_string_constants, default_materials, fix_obj_faces, read_properties
+from catalogue.default import build_catalogue, load_catalogue, verify_models
+from catalogue.entry import CatalogueError, safe_id
+from catalogue.sh3d import class_string_constants, default_materials, fix_obj_faces, read_properties
 
 AMBER = "newmtl amber\nKa 0.05 0.05 0.05\nKd 0.5755 0.2678 0.0000\nNs 60\n"
 TETRA = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nvt 0 0\nvt 1 0\nvt 0 1\nvt 1 1\n"
@@ -118,7 +119,7 @@ def packages(tmp_path: Path) -> Path:
 
 
 def test_build_extracts_seats_with_their_materials(packages: Path, tmp_path: Path, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="index.catalogue"):
+    with caplog.at_level(logging.WARNING, logger="catalogue.sweethome3d"):
         entries = build_catalogue(packages, tmp_path / "cat", progress=False)
     assert [e.model_id for e in entries] == ["eTeks#chair", "Tiny#Models#tiny/sofa/sofa"]
     chair, sofa = entries
