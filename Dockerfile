@@ -26,6 +26,7 @@ COPY models ./models
 COPY render ./render
 COPY catalogue ./catalogue
 COPY index ./index
+COPY evaluation ./evaluation
 RUN pip install --no-deps .
 
 RUN useradd --create-home --uid 10001 photo2cad \

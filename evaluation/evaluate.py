@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
+from evaluation.splits import Query
 from index.search import ModelMatch, Searcher
-from index.splits import Query
 from render.cameras import angular_error_deg
 
 ACC_THRESHOLD_DEG = 30.0

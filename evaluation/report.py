@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from evaluation.evaluate import REFERENCE, QueryOutcome, evaluate_sets, outcomes_json, summarise
+from evaluation.leakage import HeldOut, TrainingData, check_no_leakage
+from evaluation.splits import SET_NAMES, EvaluationSplit, compose, make_split, render_queries
 from index.build import view_cameras
 from index.collection import Collection
-from index.evaluate import REFERENCE, QueryOutcome, evaluate_sets, outcomes_json, summarise
 from index.search import Searcher
-from index.splits import SET_NAMES, EvaluationSplit, compose, make_split, render_queries
 from models.embedder import Embedder
 from render.cameras import angular_error_deg
 
@@ -31,18 +32,14 @@ Refiner = Callable[[Searcher, np.ndarray, list, list[QueryOutcome]], list[QueryO
 @dataclass
 class EvalTarget:
     """One index to evaluate with the embedder it was built with; notes go into the report.
-    trained_on: the model ids a trained embedder has seen (checked against the held-out models)."""
+    trained_on: what a trained embedder has seen (checked against everything held out)."""
 
     label: str
     collection: Collection
     embedder: Embedder
     notes: str = ""
     refiner: Refiner | None = field(default=None, repr=False)
-    trained_on: list[str] | None = None
-
-
-class LeakageError(ValueError):
-    """A trained embedder has seen models the evaluation holds out."""
+    trained_on: TrainingData | None = None
 
 
 PoseBaseline = Callable[[np.ndarray, np.ndarray], dict]  # (images, true cameras) -> objectron_errors-like
@@ -50,13 +47,15 @@ PoseBaseline = Callable[[np.ndarray, np.ndarray], dict]  # (images, true cameras
 
 def run_evaluation(targets: list[EvalTarget], n_queries: int, seed: int, panoramas_dir: Path,
                    out_md: Path, artefacts_dir: Path, workers: int = 2,
-                   baselines: dict[str, PoseBaseline] | None = None) -> dict:
+                   baselines: dict[str, PoseBaseline] | None = None,
+                   catalogue_ids: list[str] | None = None) -> dict:
     """Evaluate every target on one seeded split; writes out_md, and into artefacts_dir the split,
     the per-query results (JSON), the error plot and example query images (PNG). Returns the results.
-    baselines: outside pose estimators by label, run on the same images (pose error only)."""
+    baselines: outside pose estimators by label, run on the same images (pose error only);
+    catalogue_ids: the ids training draws its hold-outs from (default: the models in every index)."""
     artefacts_dir.mkdir(parents=True, exist_ok=True)
-    split = _split(targets, n_queries, seed, panoramas_dir)
-    check_no_leakage(targets, split)
+    split = _split(targets, n_queries, seed, panoramas_dir, catalogue_ids)
+    check_targets(targets, held_out(split))
     split.save(artefacts_dir / "evaluation_split.json")
     images = _images(split, targets[0].collection, panoramas_dir, workers)
     _example_strip(images, artefacts_dir / "evaluation_examples.png")
@@ -74,13 +73,16 @@ def run_evaluation(targets: list[EvalTarget], n_queries: int, seed: int, panoram
     return results
 
 
-def check_no_leakage(targets: list[EvalTarget], split: EvaluationSplit) -> None:
-    """Refuse a trained embedder that has seen a held-out model: its held-out numbers would be a lie."""
+def held_out(split: EvaluationSplit, real_photos: tuple[str, ...] = ()) -> HeldOut:
+    """Everything this evaluation holds out: the split's models and test panoramas, real photographs."""
+    return HeldOut(models=tuple(split.heldout_models), panoramas=tuple(split.test_panoramas),
+                   real_photos=tuple(real_photos))
+
+
+def check_targets(targets: list[EvalTarget], held: HeldOut) -> None:
+    """Refuse a trained embedder that has seen anything held out (evaluation.leakage.LeakageError)."""
     for target in targets:
-        seen = sorted(set(target.trained_on or ()) & set(split.heldout_models))
-        if seen:
-            raise LeakageError(f"{target.label} was trained on {len(seen)} held-out models ({', '.join(seen[:3])}"
-                               f"...); train it without them (photo2cad train without --include-heldout)")
+        check_no_leakage(target.label, target.trained_on, held)
 
 
 def _true_cameras(queries: list) -> np.ndarray:
@@ -109,13 +111,15 @@ def coarser_copy(collection: Collection, level: int, root: Path) -> Collection:
     return copy
 
 
-def _split(targets: list[EvalTarget], n_queries: int, seed: int, panoramas_dir: Path) -> EvaluationSplit:
-    """Models common to every target's index; cameras off the first target's view grid."""
+def _split(targets: list[EvalTarget], n_queries: int, seed: int, panoramas_dir: Path,
+           catalogue_ids: list[str] | None) -> EvaluationSplit:
+    """Queries of models common to every target's index, hold-outs drawn like training draws them
+    (from the catalogue's ids); cameras off the first target's view grid."""
     common = set.intersection(*map(_model_ids, targets))
     config = targets[0].collection.view_config
     panoramas = sorted(p.name for p in Path(panoramas_dir).glob("*.exr"))
     return make_split(sorted(common), view_cameras(config), panoramas, n_queries, seed,
-                      (config.polar_min_deg, config.polar_max_deg))
+                      (config.polar_min_deg, config.polar_max_deg), catalogue_ids=catalogue_ids)
 
 
 def _model_ids(target: EvalTarget) -> set[str]:
@@ -169,7 +173,7 @@ METHOD = """\
 Regenerate with `photo2cad evaluate` (options: `--embedders`, `--queries`, `--seed`, `--level`,
 `--refine`); per-query results, the split and the plots are written to `docs/evaluation_*`.
 
-How the test sets are made (`index/splits.py`, seeded, saved as `docs/evaluation_split.json`):
+How the test sets are made (`evaluation/splits.py`, seeded, saved as `docs/evaluation_split.json`):
 
 - **render**: random cameras (area-uniform Monte Carlo in the index's polar range, at least 2 deg away
   from every grid camera, so never an indexed view) of indexed models, rendered like the index (white
@@ -196,7 +200,7 @@ image; its 3D box lifted with MediaPipe's EPnP and turned into our polar/azimuth
 estimates pose only (no retrieval); its error is over the images where its presence score passed 0.1,
 and it is a chair model run on every seat kind.
 
-Metrics (`index/evaluate.py`): top-1/top-5 model accuracy; seat-kind accuracy (the API's answer: a
+Metrics (`evaluation/evaluate.py`): top-1/top-5 model accuracy; seat-kind accuracy (the API's answer: a
 softmax vote over the top 50 models mixed equally with the seat-kind classifier of `index/kinds.py`,
 fitted here without the held-out models; models without a kind are skipped); angular error between the
 true camera and the top-1 model's pose estimate, over all queries and over the correctly retrieved ones;

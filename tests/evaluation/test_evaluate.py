@@ -3,14 +3,19 @@
 import numpy as np
 import pytest
 
+from evaluation.evaluate import (
+    QueryOutcome,
+    evaluate_queries,
+    pose_summary,
+    seat_kind_accuracy,
+    summarise,
+    topk_accuracy,
+)
+from evaluation.splits import Query
 from index.collection import Collection
-from index.evaluate import (QueryOutcome, evaluate_queries, pose_summary, seat_kind_accuracy, summarise,
-                            topk_accuracy)
 from index.search import Searcher
-from index.splits import Query
 from render.cameras import angles_to_camera
-
-from .conftest import TableEmbedder, model_vectors
+from tests.index.conftest import TableEmbedder, model_vectors
 
 
 def test_topk_accuracy_known_answers():

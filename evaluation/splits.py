@@ -111,11 +111,17 @@ def holdouts(model_ids: list[str], panoramas: list[str], rng: np.random.Generato
 
 def make_split(model_ids: list[str], grid: np.ndarray, panoramas: list[str], n_queries: int, seed: int,
                polar_range_deg: tuple[float, float] = (20.0, 90.0), heldout_fraction: float = 0.2,
-               n_test_panoramas: int = 3) -> EvaluationSplit:
+               n_test_panoramas: int = 3, catalogue_ids: list[str] | None = None) -> EvaluationSplit:
     """Draw every set. render/photo use the same (model, camera) pairs over the models that are not
-    held out, so the two sets differ only in the background; grid: the index's cameras (m, 3)."""
+    held out, so the two sets differ only in the background; grid: the index's cameras (m, 3).
+    model_ids: the models queries may show (those in every index); catalogue_ids: the ids the held-out
+    models are drawn from, as training draws them (default model_ids), restricted to model_ids after."""
     rng = np.random.default_rng(seed)
-    heldout, train_panos, test_panos = holdouts(model_ids, panoramas, rng, heldout_fraction, n_test_panoramas)
+    drawn, train_panos, test_panos = holdouts(sorted(catalogue_ids or model_ids), panoramas, rng,
+                                              heldout_fraction, n_test_panoramas)
+    heldout = sorted(set(drawn) & set(model_ids))
+    if not heldout:
+        raise SplitError("none of the held-out catalogue models is in every index")
     split = EvaluationSplit(seed, tuple(polar_range_deg), 2.0, heldout, train_panos, test_panos)
     kept = sorted(set(model_ids) - set(heldout))
     render = _queries(kept, grid, n_queries, rng, split)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from index.evaluate import pose_summary
+from evaluation.evaluate import pose_summary
 from models.objectron import ObjectronPose
 from render.cameras import angular_error_deg
 
@@ -18,7 +18,7 @@ def objectron_errors(images: np.ndarray, true_cameras: np.ndarray, estimator: Ob
     images: (n, H, W, 3) uint8 RGB, taken with the estimator's field of view; true_cameras: (n, 3)
     canonical-frame vectors; crops: optional per-image (x0, y0, x1, y1) object boxes (default whole image).
     Returns {"queries", "detected", "detection_rate", "pose", "pose_front_back", "pose_any_side",
-    "per_query"}. The pose summaries (index.evaluate.pose_summary, degrees) cover detected queries only:
+    "per_query"}. The pose summaries (evaluation.evaluate.pose_summary, degrees) cover detected queries only:
     "pose" is the plain answer (the headline); "pose_front_back" takes the better of the box's front and
     back as front; "pose_any_side" the best of its four vertical faces. per_query rows hold the three
     errors (None when not detected), the presence score and the estimated camera.
