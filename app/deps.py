@@ -15,9 +15,11 @@ from app.batching import EmbedBatcher, NeighbourBatcher
 from app.bootstrap import load_embedder
 from app.metrics import Metrics
 from app.settings import Settings
+from index.calibration import CalibrationError, PoseCalibration
 from index.collection import Collection
 from index.refine import MatchRefiner
 from index.search import Searcher
+from index.symmetry import fill_symmetries
 from models.embedder import Embedder
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,34 @@ def load_services(settings: Settings, embedder: Embedder | None = None,
     embedder = embedder or load_embedder(settings)
     collection = Collection.open(settings.resolved_index_dir)
     log.info("index %s: %s", settings.resolved_index_dir, collection.manifest.get("counts"))
-    searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search) if batchers
-                else Searcher(collection, embedder))
+    calibration = load_calibration(settings, embedder.info.name)
+    searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search, calibration=calibration)
+                if batchers else Searcher(collection, embedder, calibration=calibration))
+    start_symmetry_fill(searcher)
     return Services(settings, embedder, collection, searcher, batchers)
+
+
+def load_calibration(settings: Settings, embedder_name: str) -> PoseCalibration | None:
+    """The pose error-bar calibration for this embedder, or None (uncalibrated spread, logged)."""
+    path = settings.pose_calibration_path
+    if not path.is_file() and settings.pose_calibration is None:
+        log.warning("no pose calibration for %s at %s: expected errors are uncalibrated", embedder_name, path)
+        return None
+    try:
+        return PoseCalibration.load(path, embedder_name)
+    except CalibrationError as exc:
+        log.warning("%s: expected errors are uncalibrated", exc)
+        return None
+
+
+def start_symmetry_fill(searcher: Searcher) -> threading.Thread | None:
+    """Detect, in the background, the symmetries an older index lacks (results say "unknown" meanwhile)."""
+    if all(s is not None for s in searcher.symmetries.values()):
+        return None
+    thread = threading.Thread(target=fill_symmetries, args=(searcher.collection.store, searcher.symmetries),
+                              name="photo2cad-symmetry", daemon=True)
+    thread.start()
+    return thread
 
 
 def start_batchers(settings: Settings, embedder: Embedder, metrics: Metrics) -> Batchers | None:
@@ -84,7 +111,8 @@ def lifespan_for(settings: Settings, embedder: Embedder | None = None):
             app.state.services = load_services(settings, loaded, batchers)
             on_exit.callback(lambda: app.state.services.collection.close())  # the one in use by then
             app.state.write_lock = threading.Lock()  # one index change at a time
-            app.state.refiner = MatchRefiner()  # its render worker starts on the first `refine` request
+            # its render workers start on the first `refine` request
+            app.state.refiner = MatchRefiner(workers=settings.refine_workers, max_waiting=settings.refine_queue)
             on_exit.callback(app.state.refiner.close)
             yield
 

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.collection import ViewConfig
 
+SHIPPED_CALIBRATIONS = Path(__file__).resolve().parent.parent / "index" / "calibrations"
+
 
 class Settings(BaseSettings):
     """Every setting can be given as an environment variable, e.g. PHOTO2CAD_EMBEDDER=inception_v3."""
@@ -43,6 +45,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000)
     api_key: str | None = Field(None, description="Key for POST/DELETE /api/admin/models and /api/admin/reload "
                                 "(header X-API-Key); those endpoints are disabled while it is unset.")
+    pose_calibration: Path | None = Field(None, description="Pose error-bar calibration (JSON); default "
+                                          "the one shipped for the embedder (index/calibrations/), if any.")
+    refine_workers: int = Field(1, ge=1, le=8, description="Render workers for `refine` requests.")
+    refine_queue: int = Field(2, ge=0, le=64, description="Refine requests that may wait for a worker; "
+                              "more are answered unrefined at once (refine_status busy).")
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = Field("INFO", description="Level of the JSON access log (one line per request).")
 
@@ -53,6 +60,10 @@ class Settings(BaseSettings):
     @property
     def resolved_index_dir(self) -> Path:
         return self.index_dir
+
+    @property
+    def pose_calibration_path(self) -> Path:
+        return self.pose_calibration or SHIPPED_CALIBRATIONS / f"{self.embedder}.json"
 
     @property
     def trained_scratch_dir(self) -> Path:

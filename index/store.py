@@ -147,6 +147,15 @@ class MetadataStore:
             db.execute(f"UPDATE models SET {', '.join(f'{k} = ?' for k in labels)} WHERE model_id = ?",
                        (*labels.values(), model_id))
 
+    def update_extra(self, model_id: str, values: dict) -> None:
+        """Merge `values` into a model's extra metadata (e.g. a symmetry detected after indexing)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT extra FROM models WHERE model_id = ?", (model_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no model with id {model_id!r}")
+            extra = {**json.loads(row[0] or "{}"), **values}
+            db.execute("UPDATE models SET extra = ? WHERE model_id = ?", (json.dumps(extra), model_id))
+
     @staticmethod
     def _insert_view(db: sqlite3.Connection, model_id: str, camera: np.ndarray, embedding: np.ndarray,
                      image_path: str | None) -> int:
