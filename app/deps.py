@@ -53,21 +53,23 @@ def load_services(settings: Settings, embedder: Embedder | None = None,
     embedder = embedder or load_embedder(settings)
     collection = Collection.open(settings.resolved_index_dir)
     log.info("index %s: %s", settings.resolved_index_dir, collection.manifest.get("counts"))
-    calibration = load_calibration(settings, embedder.info.name)
+    calibration = load_calibration(settings, embedder.info.name, collection.manifest)
     searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search, calibration=calibration)
                 if batchers else Searcher(collection, embedder, calibration=calibration))
     start_symmetry_fill(searcher)
     return Services(settings, embedder, collection, searcher, batchers)
 
 
-def load_calibration(settings: Settings, embedder_name: str) -> PoseCalibration | None:
-    """The pose error-bar calibration for this embedder, or None (uncalibrated spread, logged)."""
+def load_calibration(settings: Settings, embedder_name: str, index_manifest: dict) -> PoseCalibration | None:
+    """The pose error-bar calibration for this embedder and index, or None (uncalibrated spread, logged)."""
     path = settings.pose_calibration_path
     if not path.is_file() and settings.pose_calibration is None:
         log.warning("no pose calibration for %s at %s: expected errors are uncalibrated", embedder_name, path)
         return None
     try:
-        return PoseCalibration.load(path, embedder_name)
+        calibration = PoseCalibration.load(path, embedder_name)
+        calibration.check_index(index_manifest)
+        return calibration
     except CalibrationError as exc:
         log.warning("%s: expected errors are uncalibrated", exc)
         return None

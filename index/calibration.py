@@ -107,6 +107,17 @@ class PoseCalibration:
         payload = {"features": list(FEATURES), "coefficients": self.coefficients, "manifest": self.manifest}
         Path(path).write_text(json.dumps(payload, indent=1) + "\n")
 
+    def check_index(self, index_manifest: dict) -> None:
+        """Refuse an index whose embedder (name, layer, weights, input size) or view grid differs from
+        the one this calibration was fitted on: its scores and spreads mean something else."""
+        fitted, actual = self.manifest.get("embedder_info", {}), index_manifest.get("embedder", {})
+        for key in ("name", "layer", "weights", "input_size_px"):
+            if fitted.get(key) != actual.get(key):
+                raise CalibrationError(f"calibration fitted for embedder {key} {fitted.get(key)!r}, "
+                                       f"the index has {actual.get(key)!r}")
+        if self.manifest.get("views") != index_manifest.get("views"):
+            raise CalibrationError("calibration fitted on another view grid than the index's")
+
     @classmethod
     def load(cls, path: Path, embedder_name: str | None = None) -> PoseCalibration:
         """Read an artefact; refuse one fitted with other features or for another embedder."""

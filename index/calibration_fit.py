@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.build import view_cameras
 from index.calibration import (
     FEATURES,
     QUANTILES,
@@ -103,3 +104,25 @@ def fit_calibration(rows: CalibrationRows, manifest: dict) -> PoseCalibration:
                 "fitted_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "fit": figures,
                 "error": "symmetric angular error of the top-1 pose (index.symmetry), degrees"}
     return PoseCalibration(coefficients, manifest)
+
+
+def run_calibration(searcher: Searcher, panoramas_dir: Path, n_queries: int, seed: int,
+                    evaluation_seed: int = 0, workers: int = 2) -> tuple[PoseCalibration, CalibrationRows]:
+    """Render and search n_queries calibration queries with the (uncalibrated) searcher, fit, and
+    return the calibration (manifest: embedder, index, data, config, fit figures) and its rows."""
+    config = searcher.collection.view_config
+    panoramas = sorted(p.name for p in Path(panoramas_dir).glob("*.exr"))
+    queries = calibration_queries(sorted(searcher.models), view_cameras(config), panoramas, n_queries, seed,
+                                  evaluation_seed, (config.polar_min_deg, config.polar_max_deg))
+    rows = calibration_rows(searcher, query_images(searcher, queries, panoramas_dir, seed, workers), queries)
+    manifest = {"embedder": searcher.collection.manifest["embedder"]["name"],
+                "embedder_info": searcher.collection.manifest["embedder"],
+                "views": searcher.collection.manifest["views"],
+                "index_counts": searcher.collection.manifest.get("counts"),
+                "data": {"queries": n_queries, "seed": seed, "evaluation_seed": evaluation_seed,
+                         "photo_share": PHOTO_SHARE, "photo_like": int(sum(k == "photo" for k in rows.kinds)),
+                         "panoramas": sorted({q.background for q in queries if q.background}),
+                         "models": len({q.model_id for q in queries}),
+                         "what": "off-grid cameras (own seed) of the models the evaluation does not hold "
+                                 "out, on its training panoramas (never its test ones) or white"}}
+    return fit_calibration(rows, manifest), rows
