@@ -70,7 +70,7 @@ def model_result(match: ModelMatch) -> ModelResult:
         symmetric_angular_error_deg=_round(match.symmetric_error_deg),
         pose_refined=match.refined, refine_status=match.refine_status,
         view_url=view_url(match.best_view_id), model_url=glb_url(record), source_url=source_url(record),
-        licence=record.licence, creator=record.creator,
+        licence=record.licence, creator=record.creator, source=record.source,
     )
 
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
 
-from index.evaluate import QueryOutcome
 from index.search import ModelMatch, Searcher, true_errors
-from index.splits import Query
 from index.store import ModelRecord
 from render.backgrounds import composite
 from render.cameras import angular_error_deg, camera_to_angles
@@ -90,35 +87,6 @@ def search_rings(session: RenderSession, searcher: Searcher, record: ModelRecord
         similarities = searcher.embed(composite(result.images, WHITE)) @ query
         best = cameras[int(np.argmax(similarities))]
     return best, None
-
-
-@dataclasses.dataclass
-class RenderCompareRefiner:
-    """Refines the top-1 pose of every outcome (evaluation hook of index.evaluation_report)."""
-
-    radii_deg: tuple[float, ...] = (8.0, 4.0)
-    ring: int = 6
-
-    def __call__(self, searcher: Searcher, images: np.ndarray, queries: list[Query],
-                 outcomes: list[QueryOutcome]) -> list[QueryOutcome]:
-        session = RenderSession()
-        try:
-            return [self._one(session, searcher, image, q, o)
-                    for image, q, o in zip(images, queries, outcomes)]
-        finally:
-            session.close()
-
-    def _one(self, session: RenderSession, searcher: Searcher, image: np.ndarray, query: Query,
-             outcome: QueryOutcome) -> QueryOutcome:
-        if outcome.estimated_camera is None:
-            return outcome
-        started = time.perf_counter()
-        record = searcher.models[outcome.ranked_models[0]]
-        camera = refine_camera(session, searcher, record, searcher.embed(image[None])[0],
-                               np.asarray(outcome.estimated_camera), self.radii_deg, self.ring)
-        error = float(angular_error_deg(np.asarray(query.camera), camera))
-        return dataclasses.replace(outcome, refined_error_deg=error,
-                                   refine_seconds=time.perf_counter() - started)
 
 
 MOVED_DEG = 0.5  # a refined camera closer than this to the estimate counts as not moved
