@@ -8,9 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.calibration import SHIPPED_DIR as SHIPPED_CALIBRATIONS
 from index.collection import ViewConfig
-
-SHIPPED_CALIBRATIONS = Path(__file__).resolve().parent.parent / "index" / "calibrations"
 
 
 class Settings(BaseSettings):

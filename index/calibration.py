@@ -25,6 +25,7 @@ from index.pose import PoseEstimate
 FEATURES = ("intercept", "log_spread", "mode_probability", "alternatives_mass", "score", "score_gap",
             "azimuth_ambiguous")
 QUANTILES = (0.68, 0.90)
+SHIPPED_DIR = Path(__file__).resolve().parent / "calibrations"  # <embedder name>.json, committed
 MAX_ERROR_DEG = 180.0
 
 
@@ -131,3 +132,17 @@ class PoseCalibration:
         if embedder_name is not None and fitted_for != embedder_name:
             raise CalibrationError(f"{path}: fitted for embedder {fitted_for!r}, not {embedder_name!r}")
         return cls(raw["coefficients"], raw.get("manifest", {}))
+
+
+def shipped_calibration(index_manifest: dict) -> PoseCalibration | None:
+    """The committed calibration for an index's embedder if it was fitted for that embedder and view
+    grid, else None (uncalibrated)."""
+    path = SHIPPED_DIR / f"{index_manifest.get('embedder', {}).get('name')}.json"
+    if not path.is_file():
+        return None
+    try:
+        calibration = PoseCalibration.load(path)
+        calibration.check_index(index_manifest)
+    except CalibrationError:
+        return None
+    return calibration
