@@ -118,10 +118,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 def _search(args: argparse.Namespace, settings: Settings) -> None:
     from app.deps import load_services
     from app.presenters import search_response
-    from models.images import decode_image, square_pad
+    from models.photo import load_photo, square_image
 
+    photo = load_photo(args.image.read_bytes(), settings.photo_max_side_px, settings.max_image_pixels,
+                       settings.max_image_aspect)
     services = load_services(settings)
-    image = square_pad(decode_image(args.image.read_bytes(), settings.max_image_pixels))
+    image = square_image(photo.image, services.searcher.embedder.info.input_size_px)
     answer = services.searcher.search(image, args.top_k)
     print(json.dumps(search_response(answer).model_dump(), indent=2))
 
