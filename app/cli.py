@@ -143,14 +143,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> None:
+    from app.bootstrap import load_detector
     from app.deps import load_services
     from app.presenters import search_response
-    from models.images import decode_image, square_pad
+    from index.scene import answer_photo
+    from models.photo import load_photo
 
+    photo = load_photo(args.image.read_bytes(), settings.photo_max_side_px, settings.max_image_pixels,
+                       settings.max_image_aspect)
     services = load_services(settings)
-    image = square_pad(decode_image(args.image.read_bytes(), settings.max_image_pixels))
-    answer = services.searcher.search(image, args.top_k)
-    print(json.dumps(search_response(answer).model_dump(), indent=2))
+    answer = answer_photo(photo, load_detector(settings), services.searcher, args.top_k)
+    print(json.dumps(search_response(answer.answer, answer).model_dump(), indent=2))
 
 
 def _index_build(args: argparse.Namespace, settings: Settings) -> int:
