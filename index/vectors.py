@@ -79,6 +79,11 @@ class VectorIndex:
     def is_trained(self) -> bool:
         return bool(self._index.is_trained)
 
+    def ids(self) -> np.ndarray:
+        """The ids held, (ntotal,) int64, sorted."""
+        with self._lock.reading():
+            return np.sort(faiss.vector_to_array(self._index.id_map))
+
     def train(self, vectors: np.ndarray) -> None:
         """Train quantisers (IVF/PQ factories); a no-op for Flat/HNSW. vectors (n, dim) float32."""
         with self._lock.writing():

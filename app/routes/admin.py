@@ -132,4 +132,4 @@ def reload(request: Request) -> dict:
     """Pick up changes made on disk by `photo2cad index add/remove` while the service runs."""
     with request.app.state.write_lock:
         fresh = reload_services(request.app)
-    return {"models": len(fresh.searcher.models), "views": fresh.collection.vectors.ntotal}
+    return {"models": len(fresh.searcher.models), "views": fresh.searcher.vectors.ntotal}
