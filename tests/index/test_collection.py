@@ -11,7 +11,6 @@ from index.collection import Collection, CollectionError, ViewConfig
 from index.store import ModelRecord, StoreError
 from index.vectors import VectorIndex, VectorIndexError
 from models.embedder import EmbedderInfo
-
 from tests.conftest import held_index_lock
 
 from .conftest import INFO, model_vectors
