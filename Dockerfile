@@ -21,12 +21,6 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels --no-deps "PyOpenGL==3.1.10" \
        "setuptools>=68" \
     && rm -rf /tmp/wheels
-COPY pyproject.toml README.md /app/
-COPY app /app/app
-COPY models /app/models
-COPY render /app/render
-COPY index /app/index
-RUN /opt/venv/bin/pip install --no-cache-dir --no-index --no-build-isolation --no-deps /app
 # What `photo2cad setup` fetched on the host (catalogue, Debian packages, weights, ...). The index folder
 # is a link into the /data volume, so that the baked-in data stays read-only and an image upgrade
 # replaces it while the index survives.
@@ -34,6 +28,13 @@ COPY build/docker/data /opt/photo2cad/data
 RUN useradd --create-home --uid 10001 photo2cad \
     && mkdir -p /data && chown photo2cad:photo2cad /data \
     && rm -rf /opt/photo2cad/data/index && ln -s /data /opt/photo2cad/data/index
+# The code last: a change to it rebuilds only what follows.
+COPY pyproject.toml /app/
+COPY app /app/app
+COPY models /app/models
+COPY render /app/render
+COPY index /app/index
+RUN /opt/venv/bin/pip install --no-cache-dir --no-index --no-build-isolation --no-deps /app
 
 # -- the image: one layer holding the built file system.
 FROM scratch
