@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000)
     api_key: str | None = Field(None, description="Key for POST/DELETE /api/admin/models and /api/admin/reload "
                                 "(header X-API-Key); those endpoints are disabled while it is unset.")
+    reload_interval_s: float = Field(0.0, ge=0.0, description="Check this often (seconds) whether another "
+                                     "process changed the index (CLI, another replica) and reload it; "
+                                     "0 = only on POST /api/admin/reload.")
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = Field("INFO", description="Level of the JSON access log (one line per request).")
 
