@@ -28,12 +28,9 @@ COPY build/docker/data /opt/photo2cad/data
 RUN useradd --create-home --uid 10001 photo2cad \
     && mkdir -p /data && chown photo2cad:photo2cad /data \
     && rm -rf /opt/photo2cad/data/index && ln -s /data /opt/photo2cad/data/index
-# The code last: a change to it rebuilds only what follows.
-COPY pyproject.toml /app/
-COPY app /app/app
-COPY models /app/models
-COPY render /app/render
-COPY index /app/index
+# The code last (one archive, unpacked by ADD: each layer is a full copy on the vfs storage driver), so
+# that a change to it rebuilds only the last layers.
+ADD build/docker/src.tar /app/
 RUN /opt/venv/bin/pip install --no-cache-dir --no-index --no-build-isolation --no-deps /app
 
 # -- the image: one layer holding the built file system.

@@ -54,6 +54,7 @@ def load_services(settings: Settings, embedder: Embedder | None = None,
     log.info("index %s: %s", settings.resolved_index_dir, collection.manifest.get("counts"))
     searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search) if batchers
                 else Searcher(collection, embedder))
+    searcher.vectors.tune(settings.faiss_ef_search, settings.faiss_nprobe)
     return Services(settings, embedder, collection, searcher, batchers)
 
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
                                            "data_dir/models/scratch_cnn if trained, else the shipped one.")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
+    faiss_ef_search: int = Field(64, ge=1, description="HNSW efSearch (FAISS uses max(efSearch, k); the "
+                                 "service asks k >= 256 neighbours).")
+    faiss_nprobe: int = Field(32, ge=1, description="IVF lists visited per search.")
     view_size_px: int = Field(224, ge=32, le=1024)
     view_sampling: str = Field("icosphere", description="icosphere or montecarlo.")
     view_count: int = Field(2, ge=0, description="Icosphere subdivision level, or Monte Carlo count.")

@@ -7,6 +7,7 @@
 #            locally (imported as photo2cad-base:bookworm), and where the .debs are resolved
 #   debs/    libosmesa6, libgl1 and their dependencies missing from that base (apt-get --download-only)
 #   wheels/  pip download -r requirements.txt (this host's Python 3.11, manylinux wheels)
+#   src.tar  the code (pyproject.toml, app, models, render, index) as it is in this working tree
 #   data/    what `photo2cad setup` fetches (catalogue, Debian packages, weights, ...); DATA_FROM=<dir>
 #            copies an existing set-up data dir first (its index/ and training/ are left out)
 # Each step is skipped when its output exists (delete the folder to redo it). Then `docker build`.
@@ -77,11 +78,16 @@ prepare_data() {
   chmod -R a+rX "$OUT/data"
 }
 
+pack_code() {
+  tar -cf "$OUT/src.tar" --exclude=__pycache__ --exclude='*.pyc' pyproject.toml app models render index
+}
+
 make_rootfs
 download_debs
 choose_base
 download_wheels
 prepare_data
+pack_code
 step "docker build -t $TAG (base $BASE)"
 start=$(date +%s)
 docker build --build-arg BASE="$BASE" -t "$TAG" .
