@@ -33,8 +33,9 @@ RUN useradd --create-home --uid 10001 photo2cad \
 ADD build/docker/src.tar /app/
 RUN /opt/venv/bin/pip install --no-cache-dir --no-index --no-build-isolation --no-deps /app
 
-# -- the image: one layer holding the built file system.
+# -- the image: one layer holding the built file system (copying it whole is the point: no artefacts left).
 FROM scratch
+# hadolint ignore=DL3067
 COPY --from=build / /
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \

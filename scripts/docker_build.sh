@@ -13,6 +13,7 @@
 # Each step is skipped when its output exists (delete the folder to redo it). Then `docker build`.
 #
 #   scripts/docker_build.sh                 # BASE=python:3.11-slim-bookworm if the engine has it
+#   LB=1 scripts/docker_build.sh            # photo2cad-lb:latest, Debian's nginx (replicas)
 #   DATA_FROM=data TAG=photo2cad:test scripts/docker_build.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,15 +39,16 @@ make_rootfs() {
 
 in_rootfs() { cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"; chroot "$ROOTFS" /bin/sh -c "$1"; }
 
-download_debs() {
-  [ -n "$(ls "$OUT/debs" 2>/dev/null)" ] && return
-  step "apt-get --download-only ${APT_PACKAGES[*]} (what the base lacks)"
+download_debs() {  # folder, packages...
+  local folder=$1; shift
+  [ -n "$(ls "$OUT/$folder" 2>/dev/null)" ] && return
+  step "apt-get --download-only $* (what the base lacks) into $OUT/$folder"
   in_rootfs "apt-get update -qq && apt-get clean && DEBIAN_FRONTEND=noninteractive \
-    apt-get install --download-only -y -qq --no-install-recommends ${APT_PACKAGES[*]}"
-  mkdir -p "$OUT/debs.tmp"
-  mv "$ROOTFS"/var/cache/apt/archives/*.deb "$OUT/debs.tmp/"
+    apt-get install --download-only -y -qq --no-install-recommends $*"
+  mkdir -p "$OUT/$folder.tmp"
+  mv "$ROOTFS"/var/cache/apt/archives/*.deb "$OUT/$folder.tmp/"
   in_rootfs "apt-get clean && rm -rf /var/lib/apt/lists/*"
-  mv "$OUT/debs.tmp" "$OUT/debs"
+  mv "$OUT/$folder.tmp" "$OUT/$folder"
 }
 
 choose_base() {
@@ -83,8 +85,14 @@ pack_code() {
 }
 
 make_rootfs
-download_debs
+download_debs debs "${APT_PACKAGES[@]}"
 choose_base
+if [ "${LB:-0}" = 1 ]; then  # the load balancer image of docker-compose.replicas.yml instead
+  download_debs lb-debs nginx
+  step "docker build -t photo2cad-lb:latest (Debian's nginx, base $BASE)"
+  docker build --build-arg BASE="$BASE" -f deploy/nginx.Dockerfile -t photo2cad-lb:latest .
+  exit 0
+fi
 download_wheels
 prepare_data
 pack_code
