@@ -7,6 +7,7 @@
 set -euo pipefail
 IMAGE=${IMAGE:-photo2cad:latest}
 LIMIT=${LIMIT:-}
+read -r -a extra <<< "${DOCKER_RUN_ARGS:-}"  # more `docker run` options, e.g. -e PHOTO2CAD_RENDER_WORKERS=1
 name=photo2cad-smoke-$$
 volume=$name
 
@@ -24,11 +25,11 @@ wait_healthy() {  # seconds since $1, once healthy; fails if the container stops
   echo $(( $(date +%s) - $1 ))
 }
 
-command=()
+command=(photo2cad serve --build-if-missing --host 0.0.0.0 --port 8000)  # the image's CMD
 [ -n "$LIMIT" ] && command=(sh -c "photo2cad index build --limit $LIMIT && exec photo2cad serve --host 0.0.0.0 --port 8000")
 docker volume create "$volume" >/dev/null
 start=$(date +%s)
-docker run -d --name "$name" --network none -v "$volume:/data" "$IMAGE" "${command[@]}" >/dev/null
+docker run -d --name "$name" --network none -v "$volume:/data" "${extra[@]}" "$IMAGE" "${command[@]}" >/dev/null
 echo "cold_start_s=$(wait_healthy "$start")"
 
 # A rendered view of the first indexed model stands in for a photo (a file of the index, so no network).
