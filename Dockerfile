@@ -22,12 +22,14 @@ RUN python3 -m venv /opt/venv \
        "setuptools>=68" \
     && rm -rf /tmp/wheels
 # What `photo2cad setup` fetched on the host (catalogue, Debian packages, weights, ...). The index folder
-# is a link into the /data volume, so that the baked-in data stays read-only and an image upgrade
-# replaces it while the index survives.
+# is a link into the /data volume, so that an image upgrade replaces the baked-in data while the index
+# survives. The service user owns the baked data: the index build re-checks the catalogue and rewrites
+# its catalogue.json (seen: "Permission denied: .../catalogue/.catalogue.json.tmp" when root owned it).
 COPY build/docker/data /opt/photo2cad/data
 RUN useradd --create-home --uid 10001 photo2cad \
     && mkdir -p /data && chown photo2cad:photo2cad /data \
-    && rm -rf /opt/photo2cad/data/index && ln -s /data /opt/photo2cad/data/index
+    && rm -rf /opt/photo2cad/data/index && ln -s /data /opt/photo2cad/data/index \
+    && chown -R photo2cad:photo2cad /opt/photo2cad/data
 # The code last (one archive, unpacked by ADD: each layer is a full copy on the vfs storage driver), so
 # that a change to it rebuilds only the last layers.
 ADD build/docker/src.tar /app/
