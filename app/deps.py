@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -58,6 +59,7 @@ def load_services(settings: Settings, embedder: Embedder | None = None,
     searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search, calibration=calibration)
                 if batchers else Searcher(collection, embedder, calibration=calibration))
     start_symmetry_fill(searcher)
+    searcher.vectors.tune(settings.faiss_ef_search, settings.faiss_nprobe)
     return Services(settings, embedder, collection, searcher, batchers)
 
 
@@ -103,6 +105,47 @@ def reload_services(app: FastAPI) -> Services:
     return app.state.services
 
 
+class IndexWatcher:
+    """Reloads the app's services when the index's manifest.json changes on disk: every writer (CLI,
+    another replica's upload) saves it last, so replicas sharing one index follow its changes."""
+
+    def __init__(self, app: FastAPI, manifest: Path, interval_s: float) -> None:
+        self.app, self.manifest, self.interval_s = app, manifest, interval_s
+        self.seen = self.stamp()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="index-watcher", daemon=True)
+
+    def stamp(self) -> tuple[int, int, int] | None:
+        """(inode, size, mtime in ns) of the manifest; a writer replaces it atomically (new inode)."""
+        try:
+            stat = self.manifest.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+    def start(self) -> IndexWatcher:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            stamp = self.stamp()
+            if stamp == self.seen:
+                continue
+            try:
+                with self.app.state.write_lock:
+                    reload_services(self.app)
+                self.seen = stamp
+                log.info("index changed on disk: reloaded, %s", self.app.state.services.collection.manifest["counts"])
+            except Exception:  # keep serving the loaded index; try again at the next change
+                log.exception("index changed on disk but could not be reloaded")
+                self.seen = stamp
+
+
 def lifespan_for(settings: Settings, embedder: Embedder | None = None):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -111,10 +154,13 @@ def lifespan_for(settings: Settings, embedder: Embedder | None = None):
             batchers = start_batchers(settings, loaded, app.state.metrics)
             if batchers is not None:
                 on_exit.callback(batchers.close)
+            watcher = IndexWatcher(app, settings.resolved_index_dir / "manifest.json", settings.reload_interval_s)
             app.state.services = load_services(settings, loaded, batchers)
             on_exit.callback(lambda: app.state.services.collection.close())  # the one in use by then
             app.state.write_lock = threading.Lock()  # one index change at a time
             app.state.detector = load_detector(settings)  # once: LiteRT interpreter, one thread
+            if settings.reload_interval_s > 0:
+                on_exit.callback(watcher.start().close)
             # its render workers start on the first `refine` request
             app.state.refiner = MatchRefiner(workers=settings.refine_workers, max_waiting=settings.refine_queue)
             on_exit.callback(app.state.refiner.close)

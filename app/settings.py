@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     detector_dir: Path | None = Field(None, description="Seat detector weights; default weights_dir/detector.")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
+    faiss_ef_search: int = Field(64, ge=1, description="HNSW efSearch (FAISS uses max(efSearch, k); the "
+                                 "service asks k >= 256 neighbours).")
+    faiss_nprobe: int = Field(32, ge=1, description="IVF lists visited per search.")
     view_size_px: int = Field(224, ge=32, le=1024)
     view_sampling: str = Field("icosphere", description="icosphere or montecarlo.")
     view_count: int = Field(2, ge=0, description="Icosphere subdivision level, or Monte Carlo count.")
@@ -58,6 +61,9 @@ class Settings(BaseSettings):
     refine_workers: int = Field(1, ge=1, le=8, description="Render workers for `refine` requests.")
     refine_queue: int = Field(2, ge=0, le=64, description="Refine requests that may wait for a worker; "
                               "more are answered unrefined at once (refine_status busy).")
+    reload_interval_s: float = Field(0.0, ge=0.0, description="Check this often (seconds) whether another "
+                                     "process changed the index (CLI, another replica) and reload it; "
+                                     "0 = only on POST /api/admin/reload.")
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = Field("INFO", description="Level of the JSON access log (one line per request).")
 

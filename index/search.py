@@ -77,8 +77,8 @@ class Searcher:
         self.neighbours = neighbours
         self.min_views = min_views
         self.category_temperature = category_temperature
-        self.views = collection.store.view_table()
-        self.models = {m.model_id: m for m in collection.store.list_models()}
+        snapshot = collection.snapshot()  # never another process's half-applied change (see there)
+        self.views, self.models, self.vectors = snapshot.views, snapshot.models, snapshot.vectors
         self.symmetries = {m: record_symmetry(r) for m, r in self.models.items()}
         self.calibration = calibration
         self.kinds = sorted({m.seat_kind for m in self.models.values() if m.seat_kind})
@@ -101,13 +101,29 @@ class Searcher:
         """queries (q, d) float32 unit rows. Returns one answer per query."""
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
-        k = max(self.min_views, top_k * 32)
-        if self.neighbours is None:
-            sims, ids = self.collection.vectors.search(queries, k)
-        else:
-            sims, ids = self.neighbours.search(self.collection.vectors, queries, k)
+        sims, ids = self._nearest(queries, top_k)
         classified = self.classify(queries)
         return [self._answer(s, i, c, top_k, true_camera) for s, i, c in zip(sims, ids, classified)]
+
+    def _nearest(self, queries: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Enough nearest views to rank min(top_k, models) models: (q, k) similarities and ids (-1 =
+        none). k starts at max(min_views, 32 top_k) and grows 4x while a query's views hold fewer."""
+        wanted = min(top_k, len(self.models))
+        k = max(self.min_views, top_k * 32)
+        sims, ids = self._search(queries, k)
+        while k < self.vectors.ntotal and any(self._model_count(row) < wanted for row in ids):
+            k *= 4
+            sims, ids = self._search(queries, k)
+        return sims, ids
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.neighbours is None:
+            return self.vectors.search(queries, k)
+        return self.neighbours.search(self.vectors, queries, k)
+
+    def _model_count(self, ids: np.ndarray) -> int:
+        """How many models the view ids (k,) int64 (-1 = none) belong to."""
+        return len(set(self.views.model_ids[np.searchsorted(self.views.ids, ids[ids >= 0])]))
 
     def classify(self, queries: np.ndarray) -> list[dict[str, float]]:
         """The seat-kind classifier's probabilities per query, queries (q, d) float32 unit rows; empty

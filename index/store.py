@@ -112,6 +112,17 @@ class MetadataStore:
                 raise
             self._db.execute("COMMIT")
 
+    @contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Reads inside the block see one committed state (a WAL read transaction), whatever other
+        processes commit meanwhile; other threads' use of this store waits until the block ends."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._db.execute("COMMIT")
+
     # -- models ---------------------------------------------------------------------------------
 
     def put_model(self, record: ModelRecord, cameras: np.ndarray, embeddings: np.ndarray,
