@@ -25,6 +25,8 @@ REQUIRED_MODEL = ("file", "origin", "name", "seat_kind")
 def read_manifests(packs_dir: Path = PACKS_DIR) -> dict[str, dict]:
     """{pack name: its checked manifest} for every pack folder. Raises CatalogueError on a manifest
     without licence, creator or origin, or with an unknown seat kind or a missing file."""
+    if not Path(packs_dir).is_dir():  # e.g. installed without its package data: say so, lose nothing quietly
+        raise CatalogueError(f"no packs folder at {packs_dir}")
     manifests = {}
     for path in sorted(Path(packs_dir).glob(f"*/{MANIFEST}")):
         try:

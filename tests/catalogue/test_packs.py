@@ -43,6 +43,11 @@ def test_every_pack_model_has_licence_creator_and_origin() -> None:
     assert set(Counter(e.seat_kind for e in entries)) == set(SEAT_KINDS)
 
 
+def test_a_missing_packs_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError, match="no packs folder"):
+        read_manifests(tmp_path / "not-installed")
+
+
 def test_packs_stay_small() -> None:
     sizes = [glb.stat().st_size for _, glb in pack_entries()]
     assert max(sizes) < 300 * 1024 and sum(sizes) < 4 * 1024 * 1024
