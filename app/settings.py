@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     weights_file: Path | None = Field(None, description="Keras weights file overriding the default.")
     scratch_model_dir: Path | None = Field(None, description="Trained scratch_cnn folder; default "
                                            "data_dir/models/scratch_cnn if trained, else the shipped one.")
+    detector: bool = Field(True, description="Find the seats first and answer each (false: the whole image).")
+    detector_dir: Path | None = Field(None, description="Seat detector weights; default weights_dir/detector.")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
     view_size_px: int = Field(224, ge=32, le=1024)
@@ -33,6 +35,8 @@ class Settings(BaseSettings):
     polar_max_deg: float = Field(90.0, ge=0.0, le=180.0)
     render_workers: int = Field(2, ge=0, description="Render processes (0 = in-process).")
     include_nonfree: bool = Field(False, description="Also index sweethome3d-furniture-nonfree.")
+    catalogue_sources: list[str] | None = Field(None, description="Sources of the default catalogue, by name "
+                                                "(sweethome3d, homedecor, packs); default all.")
     default_top_k: int = Field(5, ge=1, le=100)
     max_top_k: int = Field(50, ge=1)
     batching: bool = Field(True, description="Embed and search concurrent queries together (micro-batching).")
@@ -54,6 +58,7 @@ class Settings(BaseSettings):
     def model_post_init(self, context: object) -> None:
         self.index_dir = self.index_dir or self.data_dir / "index" / self.embedder
         self.weights_dir = self.weights_dir or self.data_dir / "weights"
+        self.detector_dir = self.detector_dir or self.weights_dir / "detector"
 
     @property
     def resolved_index_dir(self) -> Path:

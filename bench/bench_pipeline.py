@@ -20,8 +20,8 @@ import numpy as np
 
 from app.bootstrap import source_from_entry
 from bench.bench_blas import LIBRARY_DEFAULT, flat_index, threshold_figures
+from catalogue.default import load_catalogue
 from index.build import index_models, view_cameras
-from index.catalogue import load_catalogue
 from index.collection import Collection, ViewConfig
 from models.transfer import build_embedder
 from render.backgrounds import composite

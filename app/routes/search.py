@@ -9,11 +9,12 @@ import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.exceptions import RequestValidationError
 
-from app.deps import RefinerDep, SearcherDep, SettingsDep
-from app.metrics import MetricsDep, timed_embed, timed_search, timed_search_vector
-from app.presenters import search_response
-from app.schemas import Category, ClassifyResponse, ErrorResponse, SearchResponse
-from models.photo import Photo, load_photo, square_image
+from app.deps import DetectorDep, RefinerDep, SearcherDep, SettingsDep
+from app.metrics import MetricsDep, TimedSearcher, timed_detect
+from app.presenters import classify_response, search_response
+from app.schemas import ClassifyResponse, ErrorResponse, SearchResponse
+from index.scene import PhotoAnswer, answer_seats
+from models.photo import Photo, load_photo
 from render.cameras import angles_to_camera
 
 router = APIRouter(prefix="/api", tags=["search"])
@@ -30,9 +31,12 @@ def _read_photo(upload: UploadFile, settings: SettingsDep) -> Photo:
     return load_photo(data, settings.photo_max_side_px, settings.max_image_pixels, settings.max_image_aspect)
 
 
-def _query_image(upload: UploadFile, settings: SettingsDep, searcher: SearcherDep) -> np.ndarray:
-    """The whole photo as the embedder's square input, (S, S, 3) uint8."""
-    return square_image(_read_photo(upload, settings).image, searcher.embedder.info.input_size_px)
+def _answer(upload: UploadFile, settings: SettingsDep, searcher: SearcherDep, detector: DetectorDep,
+            metrics: MetricsDep, top_k: int, true_camera: np.ndarray | None = None) -> PhotoAnswer:
+    """The photo's answer seat by seat (index.scene), its stages timed."""
+    photo = _read_photo(upload, settings)
+    seats = timed_detect(detector, metrics, photo.image)
+    return answer_seats(photo, seats, TimedSearcher(searcher, metrics), top_k, true_camera)
 
 
 def _true_camera(polar: float | None, azimuth: float | None) -> np.ndarray | None:
@@ -49,6 +53,7 @@ def search(
     settings: SettingsDep,
     metrics: MetricsDep,
     refiner: RefinerDep,
+    detector: DetectorDep,
     image: PhotoUpload,
     top_k: Annotated[int | None, Form(ge=1, description="number of models to return (capped by the "
                                       "server's max_top_k)", examples=[5])] = None,
@@ -59,22 +64,24 @@ def search(
     refine: Annotated[bool, Form(description="refine the best model's pose beyond the view grid by "
                                  "render-and-compare (about 0.7 s more; see EVALUATION.md)")] = False,
 ) -> SearchResponse:
-    """Seat-kind probabilities and the ranked CAD models, each with its estimated camera pose.
+    """Each seat found in the photo (`objects`, main seat first) with its seat-kind probabilities and
+    ranked CAD models, each with its estimated camera pose; the top-level `categories` and `results` are
+    the main seat's, or the whole image's when no seat is found (`detected: false`).
     Give the true `polar` and `azimuth` (both) to get each model's `angular_error_deg`; `refine` refines
-    the best model's pose (off by default: it pays on clean renders, not on photo-like images)."""
+    the main seat's best model's pose (off by default: it pays on clean renders, not on photo-like images)."""
     true_camera = _true_camera(polar, azimuth)
     k = min(top_k or settings.default_top_k, settings.max_top_k)
-    vector = timed_embed(searcher, metrics, _query_image(image, settings, searcher))
-    answer = timed_search_vector(searcher, metrics, vector, k, true_camera)
+    photo = _answer(image, settings, searcher, detector, metrics, k, true_camera)
+    answer = photo.answer
     if refine and answer.matches:
-        best = refiner.refine(searcher, answer.matches[0], vector, true_camera)
+        best = refiner.refine(searcher, answer.matches[0], photo.vector, true_camera)
         answer = replace(answer, matches=[best, *answer.matches[1:]])
-    return search_response(answer)
+    return search_response(answer, photo)
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)
-def classify(searcher: SearcherDep, settings: SettingsDep, metrics: MetricsDep,
+def classify(searcher: SearcherDep, settings: SettingsDep, metrics: MetricsDep, detector: DetectorDep,
              image: PhotoUpload) -> ClassifyResponse:
-    """Seat-kind probabilities only."""
-    answer = timed_search(searcher, metrics, _query_image(image, settings, searcher), top_k=1)
-    return ClassifyResponse(categories=[Category(label=k, probability=p) for k, p in answer.categories])
+    """Seat-kind probabilities only: the main seat's (the whole image's when none is found), and each
+    seat's in `objects`."""
+    return classify_response(_answer(image, settings, searcher, detector, metrics, top_k=1))
