@@ -138,8 +138,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     if args.build_if_missing:
         bootstrap.ensure_index(settings)
     bootstrap.require_index(settings)
-    # access_log off: the app writes one JSON line per request itself (app/requestlog.py)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
+    # access_log off: the app writes one JSON line per request itself (app/requestlog.py). uvloop and
+    # httptools (uvicorn[standard]) named rather than "auto", which would fall back to the slower pure-Python
+    # asyncio loop and h11 parser without a word if they went missing.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, loop="uvloop",
+                http="httptools")
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> None:

@@ -16,16 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 
-FAISS_DEFAULT_THRESHOLD = int(faiss.cvar.distance_compute_blas_threshold)  # before index.vectors sets it
-
 from app.bootstrap import source_from_entry
+from bench.bench_blas import LIBRARY_DEFAULT, flat_index, threshold_figures
 from catalogue.default import load_catalogue
 from index.build import index_models, view_cameras
 from index.collection import Collection, ViewConfig
-from index.vectors import VectorIndex
 from models.transfer import build_embedder
 from render.backgrounds import composite
 from render.pool import RenderJob, render_jobs
@@ -63,21 +60,11 @@ def embed_figures(name: str, weights_dir: Path, images: np.ndarray) -> dict:
             "predict_one_ms": predict_s * 1e3, "predict_over_tf_function": predict_s / one_s}
 
 
-def faiss_figures(n_vectors: int, dim: int, queries: int = 200) -> dict:
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(n_vectors, dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index = VectorIndex.from_batches(dim, "Flat", [(np.arange(n_vectors), vectors)])
-    single = vectors[:queries]
-    figures = {"vectors": n_vectors, "dim": dim, "library_default_threshold": FAISS_DEFAULT_THRESHOLD}
-    for threshold in (FAISS_DEFAULT_THRESHOLD, 20, 1):
-        faiss.cvar.distance_compute_blas_threshold = threshold
-        seconds, _ = timed(lambda: [index.search(q[None], 256) for q in single], repeat=2)
-        figures[f"search_ms_threshold_{threshold}"] = seconds / queries * 1e3
-    faiss.cvar.distance_compute_blas_threshold = 1  # what index.vectors sets
-    figures["default_over_tuned"] = (figures[f"search_ms_threshold_{FAISS_DEFAULT_THRESHOLD}"]
-                                     / figures["search_ms_threshold_1"])
-    return figures
+def faiss_figures(n_vectors: int, dim: int) -> dict:
+    """CPU and wall ms per flat search at 1-16 queries and each BLAS threshold (bench.bench_blas)."""
+    index, queries = flat_index(None, n_vectors, dim)
+    return {"vectors": n_vectors, "dim": dim, "library_default_threshold": LIBRARY_DEFAULT,
+            "searches": threshold_figures(index, queries, repeats=2)}
 
 
 def pipeline_rate(sources, embedder, config: ViewConfig, workers: int) -> float:

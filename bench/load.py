@@ -5,7 +5,7 @@ Run: .venv/bin/python -m bench.load [--seconds 15] [--clients 1,2,4,8] [--max-re
 Needs the default index (<data-dir>/index/efficientnet_lite0) and weights. Measures the bare embedder
 first (batch throughput, single-image latency) in this process, then, once per --batching mode, starts
 `photo2cad serve` (PHOTO2CAD_BATCHING on or off) on a free 127.0.0.1 port, drives POST /api/search from
-N threads per level and stops the server; prints a Markdown table (with the mean batch sizes of each
+N client threads per level (in a separate process) and stops the server; prints a Markdown table (with the mean batch sizes of each
 level, embed and search, from /metrics) and writes JSON to bench/results/load.json.
 """
 
@@ -56,13 +56,15 @@ def _composite_jpeg(view: Image.Image, seed: int) -> bytes:
     return out.getvalue()
 
 
-def _median_seconds(fn, repeat: int) -> float:
-    times = []
+def _median_seconds(fn, repeat: int) -> tuple[float, float]:
+    """Median wall and CPU (this process) seconds of `repeat` calls."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return float(np.median(walls)), float(np.median(cpus))
 
 
 def bare_embedder(jpegs: list[bytes], data_dir: Path) -> dict:
@@ -75,9 +77,12 @@ def bare_embedder(jpegs: list[bytes], data_dir: Path) -> dict:
     batch = np.resize(arrays, (32, *arrays.shape[1:]))
     for n in (1, 8, 32):  # trace and warm every shape before timing
         embedder.embed(batch[:n])
-    return {"images_per_s_batch8": round(8 / _median_seconds(lambda: embedder.embed(batch[:8]), 5), 2),
-            "images_per_s_batch32": round(32 / _median_seconds(lambda: embedder.embed(batch), 3), 2),
-            "single_ms": round(1000 * _median_seconds(lambda: embedder.embed(batch[:1]), 20), 2)}
+    batch8 = _median_seconds(lambda: embedder.embed(batch[:8]), 5)
+    batch32 = _median_seconds(lambda: embedder.embed(batch), 3)
+    single = _median_seconds(lambda: embedder.embed(batch[:1]), 20)
+    return {"images_per_s_batch8": round(8 / batch8[0], 2), "images_per_s_batch32": round(32 / batch32[0], 2),
+            "single_ms": round(1000 * single[0], 2), "single_cpu_ms": round(1000 * single[1], 2),
+            "batch32_cpu_ms_per_image": round(1000 * batch32[1] / 32, 2)}
 
 
 def free_port() -> int:
@@ -141,6 +146,18 @@ def _client(url: str, jpegs: list[bytes], offset: int, deadline: float, budget: 
 
 
 def drive(url: str, jpegs: list[bytes], clients: int, seconds: float, max_requests: int) -> dict:
+    """`drive_here` in a separate process, so that the clients' Python does not share the benchmark's
+    interpreter (and GIL) with anything else; same result."""
+    with tempfile.TemporaryDirectory() as folder:
+        for number, jpeg in enumerate(jpegs):
+            (Path(folder) / f"q{number}.jpg").write_bytes(jpeg)
+        command = [sys.executable, "-m", "bench.load", "--drive", url, "--queries", folder, "--clients",
+                   str(clients), "--seconds", str(seconds), "--max-requests", str(max_requests)]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def drive_here(url: str, jpegs: list[bytes], clients: int, seconds: float, max_requests: int) -> dict:
     """`clients` threads for `seconds` (or `max_requests` in all); req/s and latency percentiles in ms."""
     out, budget = {"lock": threading.Lock(), "latencies": [], "errors": 0}, [max_requests]
     start = time.monotonic()
@@ -172,11 +189,20 @@ def batch_counts(url: str) -> dict[str, float]:
     return values
 
 
-def drive_level(url: str, jpegs: list[bytes], clients: int, seconds: float, max_requests: int) -> dict:
-    """`drive` plus the mean batch size of each stage during it (None without batching)."""
-    before = batch_counts(url)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive_level(url: str, jpegs: list[bytes], clients: int, seconds: float, max_requests: int,
+                server_pid: int) -> dict:
+    """`drive` plus the mean batch size of each stage during it (None without batching) and the server's
+    CPU ms per answered request (a figure the other sessions' load on the machine barely changes)."""
+    before, cpu_before = batch_counts(url), cpu_seconds(server_pid)
     row = drive(url, jpegs, clients, seconds, max_requests)
-    after = batch_counts(url)
+    after, cpu_after = batch_counts(url), cpu_seconds(server_pid)
+    row["server_cpu_ms_per_request"] = round(1000 * (cpu_after - cpu_before) / max(1, row["requests"]), 2)
     for stage in BATCH_STAGES:
         batches = after.get(f"{stage}_count", 0) - before.get(f"{stage}_count", 0)
         items = after.get(f"{stage}_sum", 0) - before.get(f"{stage}_sum", 0)
@@ -185,9 +211,10 @@ def drive_level(url: str, jpegs: list[bytes], clients: int, seconds: float, max_
 
 
 def serve_and_drive(jpegs: list[bytes], levels: list[int], seconds: float, max_requests: int,
-                    data_dir: Path, batching: str) -> list[dict]:
-    """Start the service (batching "on" or "off"), warm it up, run every level, always stop it."""
-    port = free_port()
+                    data_dir: Path, batching: str, port: int = 0) -> list[dict]:
+    """Start the service (batching "on" or "off") on `port` (0: a free one), warm it up, run every
+    level, always stop it."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         server = start_server(port, log, data_dir, batching)
@@ -195,16 +222,22 @@ def serve_and_drive(jpegs: list[bytes], levels: list[int], seconds: float, max_r
             wait_healthy(url, server, log)
             drive(url, jpegs, 1, 3, 5)  # first requests trace the tf.function
             drive(url, jpegs, max(levels), 3, 4 * max(levels))  # and warm the batch sizes to come
-            rows = [drive_level(url, jpegs, n, seconds, max_requests) for n in levels]
+            rows = [drive_level(url, jpegs, n, seconds, max_requests, server.pid) for n in levels]
             return [{"batching": batching} | row for row in rows]
         finally:
             stop_server(server)
 
 
+def bare_cpu_ms(bare: dict, clients: int) -> float:
+    """The bare embedder's CPU ms per image to compare a level with: one image alone at 1 client, in
+    batches of 32 under concurrency."""
+    return bare["single_cpu_ms"] if clients == 1 else bare["batch32_cpu_ms_per_image"]
+
+
 def table(rows: list[dict], bare: dict) -> str:
     header = ("| batching | clients | req/s | p50 ms | p95 ms | p99 ms | errors | mean batch embed/search "
-              "| req/s / bare b32 img/s | p50 / bare 1-img |")
-    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| req/s / bare b32 img/s | p50 / bare 1-img | server CPU ms/req | / bare CPU ms/img (1 or b32) |")
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         throughput_ratio = r["req_per_s"] / bare["images_per_s_batch32"]
         latency_ratio = r["p50_ms"] / bare["single_ms"]
@@ -212,7 +245,8 @@ def table(rows: list[dict], bare: dict) -> str:
                               for stage in BATCH_STAGES)
         lines.append(f"| {r['batching']} | {r['clients']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} "
                      f"| {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {mean_batch} "
-                     f"| {throughput_ratio:.2f} | {latency_ratio:.2f} |")
+                     f"| {throughput_ratio:.2f} | {latency_ratio:.2f} | {r['server_cpu_ms_per_request']:.1f} "
+                     f"| {r['server_cpu_ms_per_request'] / bare_cpu_ms(bare, r['clients']):.2f} |")
     return "\n".join(lines)
 
 
@@ -225,17 +259,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data",
                         help="data folder with index/efficientnet_lite0 and weights (only read)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)  # the clients' process
+    parser.add_argument("--queries", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.drive:
+        jpegs = [path.read_bytes() for path in sorted(args.queries.glob("*.jpg"))]
+        print(json.dumps(drive_here(args.drive, jpegs, int(args.clients), args.seconds, args.max_requests)))
+        return 0
     modes = args.batching.split(",")
     if not modes or set(modes) - {"on", "off"}:
         parser.error("--batching takes on, off or on,off")
     load_before, jpegs = os.getloadavg(), query_images(args.data_dir)
     bare = bare_embedder(jpegs, args.data_dir)
     print(f"bare embedder: {bare['images_per_s_batch8']:.1f} img/s at batch 8, "
-          f"{bare['images_per_s_batch32']:.1f} img/s at batch 32, single image {bare['single_ms']:.1f} ms")
+          f"{bare['images_per_s_batch32']:.1f} img/s at batch 32 ({bare['batch32_cpu_ms_per_image']:.1f} CPU ms "
+          f"per image), single image {bare['single_ms']:.1f} ms ({bare['single_cpu_ms']:.1f} CPU ms)")
     levels = [int(n) for n in args.clients.split(",")]
     rows = [row for mode in modes
-            for row in serve_and_drive(jpegs, levels, args.seconds, args.max_requests, args.data_dir, mode)]
+            for row in serve_and_drive(jpegs, levels, args.seconds, args.max_requests, args.data_dir, mode,
+                                       args.port)]
     print(table(rows, bare))
     result = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "machine": {"arch": platform.machine(), "cores": os.cpu_count(),

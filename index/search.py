@@ -82,6 +82,11 @@ class Searcher:
         self.symmetries = {m: record_symmetry(r) for m, r in self.models.items()}
         self.calibration = calibration
         self.kinds = sorted({m.seat_kind for m in self.models.values() if m.seat_kind})
+        # Integer codes, so that a query's views are grouped by model with array operations:
+        # view row -> model code, model code -> model id and seat-kind code (-1: none).
+        self._model_ids, self._view_models = np.unique(self.views.model_ids.astype(str), return_inverse=True)
+        self._model_kinds = np.array([self.kinds.index(self.models[m].seat_kind) if self.models[m].seat_kind
+                                      else -1 for m in self._model_ids], dtype=np.int64)
         self.view_spacing_deg = _typical_spacing(self.views.cameras, self.views.model_ids)
         self.kind_vote_weight = kind_vote_weight
         self.kind_classifier: KindClassifier | None = (
@@ -135,23 +140,23 @@ class Searcher:
 
     def _answer(self, sims: np.ndarray, ids: np.ndarray, classified: dict[str, float], top_k: int,
                 true_camera: np.ndarray | None) -> SearchAnswer:
+        """One query's neighbours (sims (k,) descending, ids (k,)) -> every retrieved model votes for
+        the seat kind; only the top_k best get a pose (the costly part)."""
         rows = np.searchsorted(self.views.ids, ids[ids >= 0])
         sims = sims[ids >= 0]
-        model_ids = self.views.model_ids[rows]
-        order = list(dict.fromkeys(model_ids))  # models by their best view, best first
-        scores = [float(sims[model_ids == m][0]) for m in order] + [0.0]
-        matches = [self._match(m, rows[model_ids == m], sims[model_ids == m], true_camera,
-                               scores[i] - scores[i + 1]) if i < top_k else self._voter(m, scores[i])
-                   for i, m in enumerate(order)]
-        return SearchAnswer(self.seat_kinds(matches, classified), matches[:top_k])
+        codes = self._view_models[rows]
+        best = np.sort(np.unique(codes, return_index=True)[1])  # each model's best view, best model first
+        vote = self._vote(self._model_kinds[codes[best]], np.clip(sims[best], 0.0, 1.0))
+        gaps = sims[best] - np.append(sims[best][1:], 0.0)  # score minus the next model's
+        matches = [self._match(code, rows[codes == code], sims[codes == code], true_camera, float(gap))
+                   for code, gap in zip(codes[best[:top_k]], gaps[:top_k])]
+        return SearchAnswer(self._mixed(vote, classified), matches)
 
-    def _voter(self, model_id: str, score: float) -> ModelMatch:
-        """A model beyond top_k: it only votes for the seat kind, so its pose is not estimated."""
-        return ModelMatch(self.models[model_id], float(np.clip(score, 0.0, 1.0)), None, -1, None)
-
-    def _match(self, model_id: str, rows: np.ndarray, sims: np.ndarray, true_camera: np.ndarray | None,
+    def _match(self, code: int, rows: np.ndarray, sims: np.ndarray, true_camera: np.ndarray | None,
                score_gap: float = 0.0) -> ModelMatch:
-        """score_gap: this model's score minus the next model's (a calibration feature)."""
+        """The model of integer `code` from its views among the neighbours: view rows (m,) and their
+        similarities (m,), best first; score_gap: its score minus the next model's (a calibration feature)."""
+        model_id = self._model_ids[code]
         symmetry = self.symmetries.get(model_id)
         pose = estimate_pose(self.views.cameras[rows], sims, self.view_spacing_deg, symmetry or NO_SYMMETRY)
         if self.calibration is not None:
@@ -165,7 +170,9 @@ class Searcher:
     def seat_kinds(self, matches: list[ModelMatch], classified: dict[str, float]) -> list[tuple[str, float]]:
         """(seat kind, probability) most probable first, summing to 1 (empty if neither part answers):
         the vote over `matches` mixed with `classified` (one query's `classify` answer)."""
-        vote = self.vote(matches)
+        return self._mixed(self.vote(matches), classified)
+
+    def _mixed(self, vote: dict[str, float], classified: dict[str, float]) -> list[tuple[str, float]]:
         weight = self.kind_vote_weight if vote and classified else float(bool(vote))
         totals = dict.fromkeys(self.kinds, 0.0) if (vote or classified) else {}
         for kind, p in vote.items():
@@ -177,15 +184,19 @@ class Searcher:
     def vote(self, matches: list[ModelMatch]) -> dict[str, float]:
         """The retrieval vote: softmax(score / category_temperature) summed per seat kind over the
         matches that have one; empty if none has."""
-        voters = [m for m in matches if m.record.seat_kind]
-        if not voters:
+        kinds = [self.kinds.index(m.record.seat_kind) if m.record.seat_kind in self.kinds else -1
+                 for m in matches]
+        return self._vote(np.array(kinds, dtype=np.int64), np.array([m.score for m in matches]))
+
+    def _vote(self, kinds: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+        """`vote` on arrays: seat-kind codes (m,) int64 (-1: none) and scores (m,) of the models."""
+        voters = kinds >= 0
+        if not voters.any():
             return {}
-        scores = np.array([m.score for m in voters])
+        scores = scores[voters]
         weights = np.exp((scores - scores.max()) / self.category_temperature)
-        totals: dict[str, float] = {}
-        for match, weight in zip(voters, weights / weights.sum()):
-            totals[match.record.seat_kind] = totals.get(match.record.seat_kind, 0.0) + float(weight)
-        return totals
+        totals = np.bincount(kinds[voters], weights / weights.sum(), minlength=len(self.kinds))
+        return {self.kinds[k]: float(totals[k]) for k in np.unique(kinds[voters])}
 
 
 def true_errors(true_camera: np.ndarray | None, camera: np.ndarray, symmetry: Symmetry | None,

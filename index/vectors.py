@@ -12,9 +12,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-# Small query batches on flat indexes use FAISS's own kernel below this many queries; its default
-# (20) is fine for batches, but a lower value measured 7x faster for single queries here.
-faiss.cvar.distance_compute_blas_threshold = 1
+# A flat index computes inner products either with FAISS's own sequential kernel or with a BLAS matrix
+# product, chosen by the global `distance_compute_blas_threshold`. Measured on the default index (8,528 x
+# 1280, k = 256, one OpenMP thread; BENCHMARKS.md, 2026-12-02): one query costs 3.6-5.1 ms of CPU with the
+# library default (128,000: sequential) against 7.1-8.0 ms with BLAS (any threshold up to 1,000); 4 queries
+# 13.8-19.5 ms sequential against 6.9-7.7 ms with BLAS, 8 queries 37 against 9.5 ms. The earlier comment here
+# claimed BLAS 7x faster for single queries; the raw runs of 2026-12-01 had the default faster, as now.
+# So: the library default for a single query, BLAS for batches (the service's micro-batched searches).
+SINGLE_QUERY_BLAS_THRESHOLD = int(faiss.cvar.distance_compute_blas_threshold)
+BATCH_BLAS_THRESHOLD = 1
 
 
 class VectorIndexError(ValueError):
@@ -118,6 +124,9 @@ class VectorIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """queries (q, dim) float32. Returns (similarities (q, k) float32, ids (q, k) int64; -1 = none)."""
         queries = self._check(queries)
+        # A global: concurrent searches of other sizes may set it meanwhile, which only costs speed.
+        faiss.cvar.distance_compute_blas_threshold = (SINGLE_QUERY_BLAS_THRESHOLD if len(queries) == 1
+                                                      else BATCH_BLAS_THRESHOLD)
         with self._lock.reading():
             k = max(1, min(k, self.ntotal)) if self.ntotal else 1
             return self._index.search(queries, k)

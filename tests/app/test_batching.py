@@ -160,6 +160,28 @@ def test_one_client_never_waits_for_company(tiny_embedder):
     assert sizes == [1, 1, 1]
 
 
+def test_a_lone_caller_runs_its_batch_in_its_own_thread_and_crowds_go_to_the_worker():
+    release, ran_in = threading.Event(), []
+
+    def run(items: list[int]) -> list[int]:
+        ran_in.append((threading.current_thread().name, len(items)))
+        if items == [0]:
+            assert release.wait(60)
+        return [2 * item for item in items]
+
+    batcher = MicroBatcher(run, max_batch=16, max_wait_ms=0, name="worker")
+    assert batcher.submit([5]) == [10] and ran_in == [(threading.current_thread().name, 1)]
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(batcher.submit, [0])
+        _wait_until(lambda: len(ran_in) == 2, "the first call running")
+        rest = [pool.submit(batcher.submit, [i]) for i in (1, 2, 3)]
+        _wait_until(lambda: batcher.queued == 3, "3 queued calls")  # not run beside the first one
+        release.set()
+        assert [f.result(60) for f in [first, *rest]] == [[0], [2], [4], [6]]
+    assert ran_in[1][0] != "worker" and ran_in[2:] == [("worker", 3)]
+    batcher.close()
+
+
 def test_close_stops_the_worker_and_refuses_new_photos(tiny_embedder):
     batcher = EmbedBatcher(tiny_embedder)
     batcher.close()

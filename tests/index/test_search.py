@@ -46,6 +46,25 @@ def test_top_k_must_be_positive(searcher):
         searcher.search_embeddings(_query(0, angles_to_camera(60, 0)), top_k=0)
 
 
+def test_every_retrieved_model_votes_but_only_the_top_k_get_a_pose(searcher, monkeypatch):
+    import index.search
+
+    camera, poses = angles_to_camera(50.0, 200.0), []
+    query = _query(1, camera) + _query(2, camera)  # two models (a chair and a sofa) alike: both vote
+    query /= np.linalg.norm(query)
+    real = index.search.estimate_pose
+    monkeypatch.setattr(index.search, "estimate_pose", lambda *a, **kw: poses.append(1) or real(*a, **kw))
+    one = searcher.search_embeddings(query, top_k=1)[0]
+    assert len(one.matches) == 1 and len(poses) == 1
+    every = searcher.search_embeddings(query, top_k=50)[0]  # all models of the collection
+    assert len(every.matches) > 1 and len(poses) == 1 + len(every.matches)
+    from_all_matches = dict(searcher.seat_kinds(every.matches, searcher.classify(query)[0]))
+    assert dict(one.categories) == pytest.approx(dict(every.categories))
+    assert dict(every.categories) == pytest.approx(from_all_matches)
+    assert one.matches[0].record == every.matches[0].record
+    np.testing.assert_array_equal(one.matches[0].pose.camera, every.matches[0].pose.camera)
+
+
 def _match(kind: str | None, score: float) -> ModelMatch:
     record = ModelRecord(f"lib#{kind}-{score}", "m", "/x.obj", "h", seat_kind=kind)
     return ModelMatch(record, score, None, 0, None)
