@@ -24,6 +24,7 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY models ./models
 COPY render ./render
+COPY catalogue ./catalogue
 COPY index ./index
 COPY evaluation ./evaluation
 RUN pip install --no-deps .

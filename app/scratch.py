@@ -12,7 +12,7 @@ from index.build import view_cameras
 from index.sources import source_from_entry
 
 if TYPE_CHECKING:  # TensorFlow is imported only when training or embedding
-    from index.catalogue import CatalogueEntry
+    from catalogue.entry import CatalogueEntry
     from models.scratch import ScratchEmbedder
     from models.train import TrainConfig
     from models.training_data import TrainingModel

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     polar_max_deg: float = Field(90.0, ge=0.0, le=180.0)
     render_workers: int = Field(2, ge=0, description="Render processes (0 = in-process).")
     include_nonfree: bool = Field(False, description="Also index sweethome3d-furniture-nonfree.")
+    catalogue_sources: list[str] | None = Field(None, description="Sources of the default catalogue, by name "
+                                                "(sweethome3d, homedecor, packs); default all.")
     default_top_k: int = Field(5, ge=1, le=100)
     max_top_k: int = Field(50, ge=1)
     batching: bool = Field(True, description="Embed and search concurrent queries together (micro-batching).")

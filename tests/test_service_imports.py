@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICE_PACKAGES = ("app", "index", "models", "render")
+SERVICE_PACKAGES = ("app", "catalogue", "index", "models", "render")
 ALLOWED = {"app/cli.py"}  # the CLI wires evaluation runs; the service (app.main) never imports it
 
 

