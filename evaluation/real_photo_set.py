@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.seats import SEAT_KINDS
+from catalogue.seats import SEAT_KINDS
 
 MANIFEST = Path(__file__).resolve().parent / "realphotos" / "manifest.json"
 # Where the camera is, seen from the seat: azimuth from the seat's front towards its +X side (the side on

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from catalogue.seats import SEAT_KINDS
 from evaluation.real_photo_set import (
     MANIFEST,
     SOURCE_FIELDS,
@@ -16,7 +17,6 @@ from evaluation.real_photo_set import (
     load_manifest,
     snapshot_dir,
 )
-from index.seats import SEAT_KINDS
 
 
 def test_the_committed_manifest_follows_the_schema_and_covers_every_kind():
