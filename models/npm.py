@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 NPM_TIMEOUT_S = 600
@@ -31,3 +34,25 @@ def npm_pack(package: str, version: str, workdir: Path, timeout_s: float = NPM_T
     if result.returncode != 0 or not tarball.is_file():
         raise NpmError(f"npm pack {package}@{version} failed: {result.stderr.strip()[-500:]}")
     return tarball
+
+
+def sha256_matches(data: bytes, digest: str) -> bool:
+    return hashlib.sha256(data).hexdigest() == digest
+
+
+def has_sha256(path: Path, digest: str) -> bool:
+    """True when the file exists and its sha256 is `digest` (hex)."""
+    return Path(path).is_file() and sha256_matches(Path(path).read_bytes(), digest)
+
+
+def write_atomically(dest: Path, data: bytes) -> Path:
+    """Writes data to dest through a temporary name and a rename, so readers never see a partial file."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{uuid.uuid4().hex}{dest.suffix}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest

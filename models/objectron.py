@@ -20,11 +20,8 @@ an evaluation can also report the best of them; the headline is always the plain
 
 from __future__ import annotations
 
-import hashlib
-import os
 import tarfile
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +48,8 @@ def fetch_objectron_model(dest_dir: Path) -> Path:
     """dest_dir/object_detection_3d_chair.tflite, fetched once from the npm package (needs npm and the
     npm registry) and checked against MODEL_SHA256. Idempotent; the file appears by an atomic rename."""
     dest = Path(dest_dir) / MODEL_FILE
-    if dest.is_file() and _sha256(dest) == MODEL_SHA256:
+    if npm.has_sha256(dest, MODEL_SHA256):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             tarball = npm.npm_pack(NPM_PACKAGE, NPM_VERSION, Path(tmp))
@@ -64,19 +60,9 @@ def fetch_objectron_model(dest_dir: Path) -> Path:
                 data = archive.extractfile(f"package/{MODEL_FILE}").read()
             except (KeyError, AttributeError) as error:
                 raise ObjectronError(f"{NPM_PACKAGE}@{NPM_VERSION} has no {MODEL_FILE}") from error
-    if hashlib.sha256(data).hexdigest() != MODEL_SHA256:
+    if not npm.sha256_matches(data, MODEL_SHA256):
         raise ObjectronError(f"{MODEL_FILE} from {NPM_PACKAGE}@{NPM_VERSION} has an unexpected sha256")
-    tmp_file = dest.with_name(f".{uuid.uuid4().hex}.tflite")
-    try:
-        tmp_file.write_bytes(data)
-        os.replace(tmp_file, dest)
-    finally:
-        tmp_file.unlink(missing_ok=True)
-    return dest
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return npm.write_atomically(dest, data)
 
 
 def load_interpreter(model_path: Path, num_threads: int = 1):

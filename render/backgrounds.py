@@ -61,10 +61,18 @@ def panorama_crop(
     Yaw is uniform over 360 degrees, pitch and field of view uniform in the given ranges (degrees).
     Returns (size_px, size_px, 3) uint8.
     """
-    fov = np.radians(rng.uniform(*fov_deg))
-    yaw = rng.uniform(0.0, 2 * np.pi)
-    pitch = np.radians(rng.uniform(*pitch_deg))
-    rays = _camera_rays(size_px, fov) @ _yaw_pitch_matrix(yaw, pitch).T
+    fov = rng.uniform(*fov_deg)
+    yaw = np.degrees(rng.uniform(0.0, 2 * np.pi))
+    return panorama_view(pano, size_px, yaw, rng.uniform(*pitch_deg), fov)
+
+
+def panorama_view(pano: np.ndarray, size_px: int, yaw_deg: float, pitch_deg: float, fov_deg: float,
+                  ) -> np.ndarray:
+    """The square pinhole view of an equirectangular panorama (H, W, 3) uint8 whose optical axis points
+    at longitude yaw_deg (0 = the panorama's centre column, positive to the right), latitude pitch_deg,
+    with a field of view of fov_deg across. Returns (size_px, size_px, 3) uint8."""
+    rays = _camera_rays(size_px, np.radians(fov_deg)) @ _yaw_pitch_matrix(
+        np.radians(yaw_deg), np.radians(pitch_deg)).T
     longitude = np.arctan2(rays[..., 0], rays[..., 2])
     latitude = np.arcsin(np.clip(rays[..., 1], -1.0, 1.0))
     height, width = pano.shape[:2]

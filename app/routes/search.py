@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.exceptions import RequestValidationError
+from PIL import Image
 
-from app.deps import RefinerDep, SearcherDep, SettingsDep
-from app.metrics import MetricsDep, timed_embed, timed_search, timed_search_vector
-from app.presenters import search_response
-from app.schemas import Category, ClassifyResponse, ErrorResponse, SearchResponse
-from models.images import decode_image, square_pad
+from app.deps import DetectorDep, RefinerDep, SearcherDep, SettingsDep
+from app.metrics import MetricsDep, TimedSearcher, timed_detect
+from app.presenters import classify_response, search_response
+from app.schemas import ClassifyResponse, ErrorResponse, SearchResponse
+from index.scene import PhotoAnswer, answer_seats
+from models.images import decode_image
 from render.cameras import angles_to_camera
 
 router = APIRouter(prefix="/api", tags=["search"])
@@ -23,11 +25,30 @@ Photo = Annotated[UploadFile, File(description="photo of a chair: JPEG, PNG, Web
                                    "or TIFF; alpha is put on white, EXIF orientation is applied")]
 
 
-def _read_image(upload: UploadFile, settings: SettingsDep) -> np.ndarray:
+@dataclass(frozen=True)
+class _Decoded:
+    """Stands in for models.photo.Photo until the loader branch is merged."""
+
+    image: Image.Image
+    original_size: tuple[int, int]
+    focal_35mm_mm: float | None = None
+    scale: float = 1.0
+
+
+def _read_photo(upload: UploadFile, settings: SettingsDep) -> _Decoded:
     data = upload.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise HTTPException(413, f"upload larger than {settings.max_upload_bytes} bytes")
-    return square_pad(decode_image(data, settings.max_image_pixels))
+    image = Image.fromarray(decode_image(data, settings.max_image_pixels))
+    return _Decoded(image, image.size)
+
+
+def _answer(upload: UploadFile, settings: SettingsDep, searcher: SearcherDep, detector: DetectorDep,
+            metrics: MetricsDep, top_k: int, true_camera: np.ndarray | None = None) -> PhotoAnswer:
+    """The photo's answer seat by seat (index.scene), its stages timed."""
+    photo = _read_photo(upload, settings)
+    seats = timed_detect(detector, metrics, photo.image)
+    return answer_seats(photo, seats, TimedSearcher(searcher, metrics), top_k, true_camera)
 
 
 def _true_camera(polar: float | None, azimuth: float | None) -> np.ndarray | None:
@@ -44,6 +65,7 @@ def search(
     settings: SettingsDep,
     metrics: MetricsDep,
     refiner: RefinerDep,
+    detector: DetectorDep,
     image: Photo,
     top_k: Annotated[int | None, Form(ge=1, description="number of models to return (capped by the "
                                       "server's max_top_k)", examples=[5])] = None,
@@ -54,22 +76,24 @@ def search(
     refine: Annotated[bool, Form(description="refine the best model's pose beyond the view grid by "
                                  "render-and-compare (about 0.7 s more; see EVALUATION.md)")] = False,
 ) -> SearchResponse:
-    """Seat-kind probabilities and the ranked CAD models, each with its estimated camera pose.
+    """Each seat found in the photo (`objects`, main seat first) with its seat-kind probabilities and
+    ranked CAD models, each with its estimated camera pose; the top-level `categories` and `results` are
+    the main seat's, or the whole image's when no seat is found (`detected: false`).
     Give the true `polar` and `azimuth` (both) to get each model's `angular_error_deg`; `refine` refines
-    the best model's pose (off by default: it pays on clean renders, not on photo-like images)."""
+    the main seat's best model's pose (off by default: it pays on clean renders, not on photo-like images)."""
     true_camera = _true_camera(polar, azimuth)
     k = min(top_k or settings.default_top_k, settings.max_top_k)
-    vector = timed_embed(searcher, metrics, _read_image(image, settings))
-    answer = timed_search_vector(searcher, metrics, vector, k, true_camera)
+    photo = _answer(image, settings, searcher, detector, metrics, k, true_camera)
+    answer = photo.answer
     if refine and answer.matches:
-        best = refiner.refine(searcher, answer.matches[0], vector, true_camera)
+        best = refiner.refine(searcher, answer.matches[0], photo.vector, true_camera)
         answer = replace(answer, matches=[best, *answer.matches[1:]])
-    return search_response(answer)
+    return search_response(answer, photo)
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)
-def classify(searcher: SearcherDep, settings: SettingsDep, metrics: MetricsDep,
+def classify(searcher: SearcherDep, settings: SettingsDep, metrics: MetricsDep, detector: DetectorDep,
              image: Photo) -> ClassifyResponse:
-    """Seat-kind probabilities only."""
-    answer = timed_search(searcher, metrics, _read_image(image, settings), top_k=1)
-    return ClassifyResponse(categories=[Category(label=k, probability=p) for k, p in answer.categories])
+    """Seat-kind probabilities only: the main seat's (the whole image's when none is found), and each
+    seat's in `objects`."""
+    return classify_response(_answer(image, settings, searcher, detector, metrics, top_k=1))

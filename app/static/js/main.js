@@ -1,6 +1,7 @@
 // The demo page: wires the upload, the search call, the result list and the 3D viewer together.
 import { getHealth, searchPhoto } from './api.js';
 import { markSelected, renderCategories, renderResults } from './results.js';
+import { markSeat, renderSeats } from './seats.js';
 import { bindUpload } from './upload.js';
 import { ModelViewer, webglAvailable } from './viewer.js';
 
@@ -12,9 +13,10 @@ const ui = {
   placeholder: $('placeholder'), results: $('results'), categories: $('categories'),
   categoriesSection: $('categories-section'), viewerSection: $('viewer-section'), viewer: $('viewer'),
   viewerMessage: $('viewer-message'), viewerTitle: $('viewer-title'), reset: $('reset-pose'),
-  health: $('health'),
+  health: $('health'), seatsSection: $('seats-section'), seatStatus: $('seat-status'),
+  seatImage: $('seat-image'), seatLayer: $('seat-layer'),
 };
-const state = { file: null, previewUrl: null, results: [], viewer: null, searchId: 0 };
+const state = { file: null, previewUrl: null, results: [], objects: [], viewer: null, searchId: 0 };
 
 function showError(message) {
   ui.error.textContent = message;
@@ -54,7 +56,10 @@ function setFile(file) {
 
 function clearAnswer() {
   state.results = [];
+  state.objects = [];
   ui.results.replaceChildren();
+  ui.seatsSection.hidden = true;
+  ui.seatLayer.replaceChildren();
   ui.categoriesSection.hidden = true;
   ui.viewerSection.hidden = true;
   state.viewer?.clear();
@@ -82,7 +87,30 @@ async function search() {
   }
 }
 
-function showAnswer({ categories, results }) {
+function showAnswer({ categories, results, detected, objects = [] }) {
+  state.objects = detected ? objects : [];
+  ui.seatsSection.hidden = false;
+  ui.seatImage.src = state.previewUrl;
+  if (state.objects.length) {
+    const count = state.objects.length;
+    ui.seatStatus.textContent = `${count} seat${count > 1 ? 's' : ''} found: click a box to see its models. `
+      + 'Seat 1 is the main one.';
+    renderSeats({ layer: ui.seatLayer, image: ui.seatImage }, state.objects, selectSeat);
+    selectSeat(0);
+    return;
+  }
+  ui.seatStatus.textContent = 'No seat found in this photo: the models below answer the whole photo.';
+  showSeatAnswer(categories, results);
+}
+
+/** Show seat `index`'s seat kinds and models, and its best model in 3D. */
+function selectSeat(index) {
+  const seat = state.objects[index];
+  markSeat(ui.seatLayer, index);
+  showSeatAnswer(seat.categories, seat.results);
+}
+
+function showSeatAnswer(categories, results) {
   state.results = results;
   renderCategories(ui.categories, categories);
   ui.categoriesSection.hidden = categories.length === 0;

@@ -1,0 +1,142 @@
+"""Answers for a whole photo, seat by seat: detect the seats, crop each with a margin, make it square,
+search it; the main seat's answer is the photo's answer.
+
+Main seat: the detection with the largest score x box area x centrality, centrality = 1 - 0.5 x (distance
+of the box centre from the image centre / half the image diagonal): a big, confident, central seat is
+what the photo was taken of; an equally big seat at the edge loses to one in the middle.
+Seat kind: the detector's label is evidence (a couch is rarely a chair). The searcher's probabilities
+p(kind | crop) are multiplied by p(label | kind) from LABEL_GIVEN_KIND and renormalised (Bayes, the
+detector's answer taken as independent of the embedding). The table is set by hand from what COCO's
+annotators call chair, couch and bench (COCO has no seat-kind labels to fit it on); kinds outside it get
+a flat 1/3.
+No seat found: `detected` is False, `objects` is empty and the answer is the whole image's, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from index.oblique import axis_camera, focal_px
+from index.search import SearchAnswer, Searcher
+from models.detector import Detection, SeatDetector
+
+if TYPE_CHECKING:
+    from models.photo import Photo
+
+CROP_MARGIN = 0.15  # of the box's longer side, added on each side: the seat's outline and a little floor
+MAX_SEATS = 6  # most seats answered per photo (each costs one embedding and one search)
+LABEL_GIVEN_KIND = {  # p(detector label | seat kind); rows sum to 1
+    "chair": {"chair": 0.90, "couch": 0.05, "bench": 0.05},
+    "armchair": {"chair": 0.55, "couch": 0.40, "bench": 0.05},
+    "sofa": {"chair": 0.10, "couch": 0.85, "bench": 0.05},
+    "stool": {"chair": 0.80, "couch": 0.02, "bench": 0.18},
+    "bench": {"chair": 0.15, "couch": 0.05, "bench": 0.80},
+    "office chair": {"chair": 0.95, "couch": 0.03, "bench": 0.02},
+    "lounger": {"chair": 0.50, "couch": 0.30, "bench": 0.20},
+}
+
+
+@dataclass(frozen=True)
+class SeatAnswer:
+    """One detected seat: box_px (x0, y0, x1, y1) pixels of the uploaded image after EXIF rotation;
+    the detector's label and score; the search answer for its crop and the crop's query vector (d,);
+    axis_camera (3,): the best match's camera turned from the ray onto the optical axis (index.oblique),
+    None without matches."""
+
+    box_px: tuple[float, float, float, float]
+    label: str
+    score: float
+    answer: SearchAnswer
+    vector: np.ndarray
+    axis_camera: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class PhotoAnswer:
+    """detected: at least one seat was found; objects: the seats, main seat first (empty when none);
+    answer / vector: the main seat's (or the whole image's when none was found)."""
+
+    detected: bool
+    objects: list[SeatAnswer]
+    answer: SearchAnswer
+    vector: np.ndarray
+
+
+def answer_photo(photo: Photo, detector: SeatDetector | None, searcher: Searcher, top_k: int = 5,
+                 true_camera: np.ndarray | None = None, max_seats: int = MAX_SEATS) -> PhotoAnswer:
+    """Detect, crop, search each seat (one batched embedding), main seat first; the whole image when
+    detector is None or finds no seat. true_camera: (3,) or None, gives each match's angular_error_deg."""
+    seats = detector.detect(photo.image) if detector is not None else []
+    return answer_seats(photo, seats, searcher, top_k, true_camera, max_seats)
+
+
+def answer_seats(photo: Photo, seats: list[Detection], searcher: Searcher, top_k: int = 5,
+                 true_camera: np.ndarray | None = None, max_seats: int = MAX_SEATS) -> PhotoAnswer:
+    """answer_photo for detections already made (boxes in photo.image pixels)."""
+    seats = main_first(seats, photo.image.size)[:max_seats]
+    size_px = searcher.embedder.info.input_size_px
+    if not seats:
+        whole = (0.0, 0.0, float(photo.image.width), float(photo.image.height))
+        vectors = searcher.embed(square_crop(photo.image, whole, size_px, margin=0.0)[None])
+        (answer,) = searcher.search_embeddings(vectors, top_k, true_camera)
+        return PhotoAnswer(False, [], answer, vectors[0])
+    vectors = searcher.embed(np.stack([square_crop(photo.image, s.box_px, size_px) for s in seats]))
+    answers = searcher.search_embeddings(vectors, top_k, true_camera)
+    focal = focal_px(photo.image.size, photo.focal_35mm_mm)
+    objects = [_seat_answer(photo, seat, answer, vector, focal)
+               for seat, answer, vector in zip(seats, answers, vectors)]
+    return PhotoAnswer(True, objects, objects[0].answer, objects[0].vector)
+
+
+def _seat_answer(photo: Photo, seat: Detection, answer: SearchAnswer, vector: np.ndarray,
+                 focal: float) -> SeatAnswer:
+    answer = replace(answer, categories=with_label_evidence(answer.categories, seat.label))
+    axis = (axis_camera(answer.matches[0].pose.camera, box_centre(seat.box_px), photo.image.size, focal)
+            if answer.matches else None)
+    box = tuple(float(v) * photo.scale for v in seat.box_px)
+    return SeatAnswer(box, seat.label, seat.score, answer, vector, axis)
+
+
+def main_first(seats: list[Detection], image_size: tuple[int, int]) -> list[Detection]:
+    """seats ordered by score x area x centrality (module docstring), largest first. image_size: (w, h) px."""
+    width, height = image_size
+    half_diagonal = np.hypot(width, height) / 2
+
+    def weight(seat: Detection) -> float:
+        x0, y0, x1, y1 = seat.box_px
+        cx, cy = box_centre(seat.box_px)
+        centrality = 1 - 0.5 * np.hypot(cx - width / 2, cy - height / 2) / half_diagonal
+        return seat.score * (x1 - x0) * (y1 - y0) * centrality
+
+    return sorted(seats, key=weight, reverse=True)
+
+
+def box_centre(box_px: tuple[float, float, float, float]) -> tuple[float, float]:
+    return (box_px[0] + box_px[2]) / 2, (box_px[1] + box_px[3]) / 2
+
+
+def square_crop(image: Image.Image, box_px: tuple[float, float, float, float], size_px: int,
+                margin: float = CROP_MARGIN) -> np.ndarray:
+    """The square around the box, its side the box's longer side plus `margin` of it on each side, on white
+    where it leaves the image, resized to size_px. Returns (size_px, size_px, 3) uint8 RGB."""
+    cx, cy = box_centre(box_px)
+    side = max(box_px[2] - box_px[0], box_px[3] - box_px[1], 1.0) * (1 + 2 * margin)
+    left, top = round(cx - side / 2), round(cy - side / 2)
+    side_px = max(1, round(side))
+    canvas = Image.new("RGB", (side_px, side_px), (255, 255, 255))
+    inside = (max(0, left), max(0, top), min(image.width, left + side_px), min(image.height, top + side_px))
+    canvas.paste(image.crop(inside), (inside[0] - left, inside[1] - top))
+    return np.asarray(canvas.resize((size_px, size_px), Image.BILINEAR), dtype=np.uint8)
+
+
+def with_label_evidence(categories: list[tuple[str, float]], label: str) -> list[tuple[str, float]]:
+    """(kind, probability) most probable first, times p(label | kind), renormalised (module docstring)."""
+    weighted = [(kind, p * LABEL_GIVEN_KIND.get(kind, {}).get(label, 1 / 3)) for kind, p in categories]
+    total = sum(p for _, p in weighted)
+    if total <= 0:
+        return categories
+    return sorted(((kind, p / total) for kind, p in weighted), key=lambda kp: -kp[1])

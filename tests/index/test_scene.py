@@ -1,0 +1,107 @@
+"""Per-seat answers: the real detector on a real photo with two seats, the real tiny index, the main seat,
+boxes in the uploaded image's pixels, the detector's class as seat-kind evidence, and no seat found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from index.collection import Collection
+from index.scene import answer_photo, main_first, square_crop, with_label_evidence
+from index.search import Searcher
+from models.detector import Detection
+from tests.conftest import TWO_SEATS_PHOTO
+
+
+@dataclass(frozen=True)
+class ContractPhoto:
+    """models.photo.Photo's contract (tests/../helpers/contracts.md), made here from a PIL image."""
+
+    image: Image.Image
+    original_size: tuple[int, int]
+    focal_35mm_mm: float | None = None
+
+    @property
+    def scale(self) -> float:
+        return max(self.original_size) / max(self.image.size)
+
+
+@pytest.fixture
+def searcher(tiny_index_settings, tiny_embedder):
+    collection = Collection.open(tiny_index_settings.resolved_index_dir)
+    yield Searcher(collection, tiny_embedder)
+    collection.close()
+
+
+@pytest.fixture(scope="module")
+def two_seats() -> Image.Image:
+    with Image.open(TWO_SEATS_PHOTO) as photo:
+        return photo.convert("RGB")
+
+
+def test_each_seat_is_answered_main_seat_first(two_seats, seat_detector, searcher):
+    # the upload was 960 px a side; the loader shrank it to 480: boxes come back in upload pixels
+    answer = answer_photo(ContractPhoto(two_seats, (960, 960)), seat_detector, searcher, top_k=2)
+    assert answer.detected and len(answer.objects) == 2
+    armchair, office_chair = answer.objects  # the armchair is bigger, surer and nearer the centre
+    assert armchair.box_px[0] > 600 and office_chair.box_px[2] < 450
+    assert all(0 <= v <= 960 for seat in answer.objects for v in seat.box_px)
+    assert answer.answer is armchair.answer and np.array_equal(answer.vector, armchair.vector)
+    for seat in answer.objects:
+        assert seat.label == "chair" and len(seat.answer.matches) == 2
+        assert sum(p for _, p in seat.answer.categories) == pytest.approx(1.0)
+        assert seat.axis_camera is not None and np.linalg.norm(seat.axis_camera) == pytest.approx(1.0)
+    assert not np.allclose(armchair.vector, office_chair.vector)
+
+
+def test_the_crop_is_what_is_searched(two_seats, seat_detector, searcher):
+    answer = answer_photo(ContractPhoto(two_seats, two_seats.size), seat_detector, searcher, top_k=1)
+    seat = answer.objects[0]
+    crop = square_crop(two_seats, seat.box_px, searcher.embedder.info.input_size_px)
+    np.testing.assert_allclose(searcher.embed(crop[None])[0], seat.vector, atol=1e-5)
+
+
+def test_no_seat_gives_the_whole_image_answer(seat_detector, searcher):
+    blank = Image.new("RGB", (200, 100), (255, 255, 255))
+    answer = answer_photo(ContractPhoto(blank, (200, 100)), seat_detector, searcher, top_k=3)
+    assert not answer.detected and answer.objects == []
+    square = np.full((1, 96, 96, 3), 255, np.uint8)
+    np.testing.assert_allclose(answer.vector, searcher.embed(square)[0], atol=1e-5)
+    assert len(answer.answer.matches) == 3
+
+
+def test_without_a_detector_the_whole_image_is_answered(two_seats, searcher):
+    answer = answer_photo(ContractPhoto(two_seats, two_seats.size), None, searcher, top_k=1)
+    assert not answer.detected and answer.objects == []
+
+
+def test_at_most_max_seats(two_seats, seat_detector, searcher):
+    answer = answer_photo(ContractPhoto(two_seats, two_seats.size), seat_detector, searcher, max_seats=1)
+    assert len(answer.objects) == 1 and answer.objects[0].box_px[0] > 300
+
+
+def test_main_seat_is_big_sure_and_central():
+    centre = Detection((150.0, 100.0, 250.0, 200.0), "chair", 0.6)
+    edge = Detection((0.0, 0.0, 100.0, 100.0), "chair", 0.6)
+    small = Detection((180.0, 130.0, 220.0, 170.0), "chair", 0.99)
+    assert main_first([edge, small, centre], (400, 300)) == [centre, edge, small]
+
+
+def test_square_crop_keeps_the_seat_on_white():
+    image = Image.new("RGB", (100, 50), (0, 0, 0))
+    crop = square_crop(image, (0.0, 0.0, 20.0, 50.0), 64, margin=0.1)
+    assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
+    assert (crop[:, 0] == 255).all()  # left of the image: white
+    assert (crop[32, 32] == 0).all()  # the seat itself
+
+
+def test_the_detector_label_is_evidence_for_the_kind():
+    search = [("chair", 0.4), ("sofa", 0.35), ("bench", 0.25)]
+    couch = dict(with_label_evidence(search, "couch"))
+    bench = dict(with_label_evidence(search, "bench"))
+    assert max(couch, key=couch.get) == "sofa" and max(bench, key=bench.get) == "bench"
+    assert sum(couch.values()) == pytest.approx(1.0)
+    assert dict(with_label_evidence([("made-up kind", 1.0)], "couch")) == {"made-up kind": 1.0}
