@@ -369,13 +369,10 @@ def _evaluate_real_photos(args: argparse.Namespace, settings: Settings, targets:
 
 
 def _detector(settings: Settings):
-    """The seat detector when this build has one (models.detector), else None (whole-image answers only)."""
-    try:
-        from models.detector import SeatDetector, fetch_detector_model
-    except ImportError:
-        print("no seat detector in this build: real photos are answered whole-image only", file=sys.stderr)
-        return None
-    return SeatDetector(fetch_detector_model(settings.weights_dir / "detector"))
+    """The seat detector (None when PHOTO2CAD_DETECTOR is off: whole-image answers only)."""
+    from app.bootstrap import load_detector
+
+    return load_detector(settings)
 
 
 class _Indexes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,14 +42,27 @@ def whole_image_answerer(searcher: Searcher) -> Answerer:
     return answer
 
 
+@dataclass(frozen=True)
+class WholePhoto:
+    """What index.scene reads of a photo (models.photo.Photo's contract): the image at its full size
+    (scale 1, so answer boxes are in its pixels) and no EXIF focal length (the default field of view)."""
+
+    image: Image.Image
+    original_size: tuple[int, int]
+    focal_35mm_mm: float | None = None
+
+    @property
+    def scale(self) -> float:
+        return 1.0
+
+
 def detector_answerer(searcher: Searcher, detector) -> Answerer:
-    """Per-seat answers of index.scene.answer_photo (detector branch), main seat first; the whole image's
-    answer when no seat is found. detector: models.detector.SeatDetector."""
+    """Per-seat answers of index.scene.answer_photo, main seat first; the whole image's answer when no
+    seat is found. detector: models.detector.SeatDetector."""
     from index.scene import answer_photo
-    from models.photo import Photo
 
     def answer(image: Image.Image) -> list[SeatPrediction]:
-        result = answer_photo(Photo(image, image.size, None), detector, searcher, top_k=1)
+        result = answer_photo(WholePhoto(image, image.size), detector, searcher, top_k=1)
         if not result.detected:
             return [_prediction((0.0, 0.0, float(image.width), float(image.height)), result.answer)]
         return [_prediction(tuple(o.box_px), o.answer) for o in result.objects]

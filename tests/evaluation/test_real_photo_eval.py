@@ -111,3 +111,29 @@ def test_the_real_photo_section_on_a_tiny_fixture(tmp_path, tiny_index_settings,
     assert "old" not in text and text.count(SECTION_START) == 1 and "before" in text and "after" in text
     assert "| tiny | whole image | 1.00 | 1.00 | 0.00 |" in text
     assert json.loads((tmp_path / "evaluation_realphotos.json").read_text())["set"]["images"] == 2
+
+
+@pytest.mark.slow
+def test_the_detector_mode_finds_the_seats_the_whole_image_misses(tmp_path, tiny_index_settings, tiny_embedder,
+                                                                   seat_detector):
+    """The committed CC0 photo with two seats: per-seat answers recall both labelled boxes (IoU >= 0.5),
+    the whole-image answer none (its one box covers the room)."""
+    from evaluation.real_photo_report import DETECTOR, WHOLE, real_photo_results
+    from evaluation.report import EvalTarget
+    from index.collection import Collection
+    from tests.conftest import TWO_SEATS_PHOTO
+    from tests.models.test_detector import ARMCHAIR, OFFICE_CHAIR
+
+    seats = (LabelledSeat("office_chair", OFFICE_CHAIR, "any", "above", symmetry="any"),
+             LabelledSeat("armchair", ARMCHAIR, "any", "above", symmetry="any"))
+    photo = RealPhoto("two", TWO_SEATS_PHOTO.name, 480, 480, {"repository": "photo2cad"}, "dev", "armchair", seats)
+    collection = Collection.open(tiny_index_settings.resolved_index_dir)
+    try:
+        results = real_photo_results([EvalTarget("tiny", collection, tiny_embedder)], [photo],
+                                     TWO_SEATS_PHOTO.parent, seat_detector)
+    finally:
+        collection.close()
+    modes = results["targets"]["tiny"]
+    assert modes[WHOLE]["all"]["seats"]["recall"] == 0.0
+    assert modes[DETECTOR]["all"]["seats"]["recall"] == 1.0
+    assert len(modes[DETECTOR]["per_photo"][0]["predicted"]) >= 2
