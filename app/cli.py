@@ -350,17 +350,23 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
                        | {"mean_err_deg": round(s["pose"]["mean_deg"], 2)} for name, s in target["sets"].items()}
             print(label, json.dumps(summary))
     if "real" in sets:
-        _evaluate_real_photos(args, settings, targets)
+        _evaluate_real_photos(args, settings, targets, required=sets == {"real"})
     print(f"wrote {args.out} and {args.artefacts}/evaluation_*")
 
 
-def _evaluate_real_photos(args: argparse.Namespace, settings: Settings, targets: list) -> None:
+def _evaluate_real_photos(args: argparse.Namespace, settings: Settings, targets: list, required: bool) -> None:
+    """The real-photo section; when the photos were never extracted it is skipped with a warning, unless
+    it was asked for alone (--sets real)."""
     from evaluation.real_photo_report import run_real_photo_section
     from evaluation.real_photo_set import load_manifest
 
+    photos, images_dir = load_manifest(), args.real_photos or settings.data_dir / "realphotos"
+    if not required and not any((images_dir / p.file).exists() for p in photos):
+        print(f"real photos: none in {images_dir}, section skipped (python -m evaluation.real_photo_set "
+              f"extract --out {images_dir})", file=sys.stderr)
+        return
     detector = _detector(settings) if args.detector else None
-    results = run_real_photo_section(targets, load_manifest(), args.real_photos or settings.data_dir / "realphotos",
-                                     args.out, args.artefacts, detector)
+    results = run_real_photo_section(targets, photos, images_dir, args.out, args.artefacts, detector)
     for label, modes in results["targets"].items():
         for mode, result in modes.items():
             main, seats = result["all"]["main"], result["all"]["seats"]
