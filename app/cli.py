@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from app.settings import Settings, get_settings
@@ -117,27 +116,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> None:
-    from PIL import Image
-
     from app.bootstrap import load_detector
     from app.deps import load_services
     from app.presenters import search_response
     from index.scene import answer_photo
-    from models.images import decode_image
+    from models.photo import load_photo
 
+    photo = load_photo(args.image.read_bytes(), settings.photo_max_side_px, settings.max_image_pixels,
+                       settings.max_image_aspect)
     services = load_services(settings)
-    image = Image.fromarray(decode_image(args.image.read_bytes(), settings.max_image_pixels))
-    photo = _CliPhoto(image, image.size)  # models.photo.load_photo once the loader branch is merged
     answer = answer_photo(photo, load_detector(settings), services.searcher, args.top_k)
     print(json.dumps(search_response(answer.answer, answer).model_dump(), indent=2))
-
-
-@dataclass(frozen=True)
-class _CliPhoto:
-    image: object
-    original_size: tuple[int, int]
-    focal_35mm_mm: float | None = None
-    scale: float = 1.0
 
 
 def _index_build(args: argparse.Namespace, settings: Settings) -> int:

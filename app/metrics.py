@@ -67,25 +67,6 @@ def _timed(histogram: Histogram, work: Callable[[], T]) -> T:
         histogram.observe(time.perf_counter() - start)
 
 
-def timed_search(searcher: Searcher, metrics: Metrics, image: np.ndarray, top_k: int,
-                 true_camera: np.ndarray | None = None) -> SearchAnswer:
-    """Searcher.search with its two stages timed: image (H, W, 3) uint8 RGB; true_camera (3,) or None."""
-    return timed_search_vector(searcher, metrics, timed_embed(searcher, metrics, image), top_k, true_camera)
-
-
-def timed_embed(searcher: Searcher, metrics: Metrics, image: np.ndarray) -> np.ndarray:
-    """The query vector of image (H, W, 3) uint8 RGB, timed. Returns (d,) float32."""
-    return _timed(metrics.embed_seconds, lambda: searcher.embed(image[None]))[0]
-
-
-def timed_search_vector(searcher: Searcher, metrics: Metrics, vector: np.ndarray, top_k: int,
-                        true_camera: np.ndarray | None = None) -> SearchAnswer:
-    """Searcher.search_embeddings for one query vector (d,), timed."""
-    answers = _timed(metrics.search_seconds,
-                     lambda: searcher.search_embeddings(vector[None], top_k, true_camera))
-    return answers[0]
-
-
 class TimedSearcher:
     """A Searcher whose `embed` and `search_embeddings` calls are timed, one observation per call (a
     photo's seat crops are embedded in one call and searched in one call); anything else is passed on."""

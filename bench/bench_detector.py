@@ -1,5 +1,6 @@
 """Seat detector on real photographs with boxes (COCO128, YOLO labels): score-threshold and NMS sweep, the
-recall/precision at the chosen setting, and latency per photo on one LiteRT thread.
+recall/precision at the chosen setting, and latency per photo on one LiteRT thread (wall clock, and the
+process's CPU time, which a busy machine inflates less).
 
 Run: .venv/bin/python -m bench.bench_detector --coco128 data/coco128 [--weights data/weights/detector]
 `--coco128` is a folder with images/<split>/*.jpg and object_detection/labels/<split>/*.txt, as in the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -75,22 +77,24 @@ def scores(photos: list[tuple[list[Detection], list[Detection]]], threshold: flo
 
 def run(coco128: Path, weights: Path) -> dict:
     detector = SeatDetector(fetch_detector_model(weights))
-    photos, seconds = [], []
+    photos, seconds, cpu_seconds = [], [], []
     for image_file in sorted(coco128.glob("images/*/*.jpg")):
         label_file = coco128 / "object_detection/labels" / image_file.parent.name / f"{image_file.stem}.txt"
         with Image.open(image_file) as opened:
             image = opened.convert("RGB")
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         raw = detector.raw_detections(image)
         seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - cpu_start)
         photos.append((raw, labelled_seats(label_file, image.width, image.height)))
     sweep = [scores(photos, t, n) for t in THRESHOLDS for n in NMS_IOUS]
     best = max(sweep, key=lambda s: (s["f1"], s["recall"]))
-    ms = np.array(seconds[1:]) * 1000  # the first call warms XNNPACK up
-    return {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
+    ms, cpu_ms = np.array(seconds[1:]) * 1000, np.array(cpu_seconds[1:]) * 1000  # the first call warms up
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 1),
             "photos": len(photos), "photos_with_seats": sum(bool(t) for _, t in photos),
             "latency_ms": {"p50": round(float(np.median(ms)), 1), "p90": round(float(np.percentile(ms, 90)), 1),
-                           "threads": 1},
+                           "cpu_p50": round(float(np.median(cpu_ms)), 1), "threads": 1},
             "best_f1": best, "sweep": sweep}
 
 

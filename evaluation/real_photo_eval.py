@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ class SeatPrediction:
         return None if self.camera is None else float(camera_to_angles(np.asarray(self.camera))[1])
 
 
-Answerer = Callable[[Image.Image], list[SeatPrediction]]  # RGB photo (EXIF-rotated) -> seats, main first
+Answerer = Callable[[bytes], list[SeatPrediction]]  # photo file bytes -> seats, main first (boxes after EXIF)
 
 
 def azimuth_error_deg(labelled_deg: float, estimated_deg: float, symmetry: str = "none") -> float:
@@ -114,18 +115,20 @@ def _summary(rows: list[dict]) -> dict:
                                                                  if "view_error_deg" in r])}
 
 
-def load_photo_image(images_dir: Path, photo: RealPhoto) -> Image.Image:
-    """The photo as RGB after EXIF rotation (its labels' pixel frame); checks its size against the manifest."""
-    with Image.open(Path(images_dir) / photo.file) as image:
-        rgb = ImageOps.exif_transpose(image).convert("RGB")
-    if rgb.size != (photo.width, photo.height):
-        raise ValueError(f"{photo.file} is {rgb.size}, the manifest says {(photo.width, photo.height)}")
-    return rgb
+def photo_bytes(images_dir: Path, photo: RealPhoto) -> bytes:
+    """The photo file's bytes; checks its size after EXIF rotation (its labels' pixel frame) against the
+    manifest."""
+    data = (Path(images_dir) / photo.file).read_bytes()
+    with Image.open(BytesIO(data)) as image:
+        size = ImageOps.exif_transpose(image).size
+    if size != (photo.width, photo.height):
+        raise ValueError(f"{photo.file} is {size}, the manifest says {(photo.width, photo.height)}")
+    return data
 
 
 def evaluate_answerer(answerer: Answerer, photos: list[RealPhoto], images_dir: Path, boxes: bool) -> dict:
     """Score one answerer on every photo, overall and per split (dev/test); per-photo answers included."""
-    predictions = [answerer(load_photo_image(images_dir, p)) for p in photos]
+    predictions = [answerer(photo_bytes(images_dir, p)) for p in photos]
     result = {"all": score_photos(photos, predictions, boxes)}
     for split in sorted({p.split for p in photos}):
         keep = [i for i, p in enumerate(photos) if p.split == split]

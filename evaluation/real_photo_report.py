@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
 
 from evaluation.real_photo_eval import (
     FLIP_DEG,
@@ -20,7 +16,6 @@ from evaluation.real_photo_eval import (
 )
 from evaluation.real_photo_set import RealPhoto
 from index.search import SearchAnswer, Searcher
-from models.images import square_pad
 
 WHOLE, DETECTOR = "whole image", "detector + per-seat search"
 SECTION_START, SECTION_END = "<!-- real-photos -->", "<!-- /real-photos -->"
@@ -33,38 +28,18 @@ def _prediction(box: tuple[float, float, float, float], answer: SearchAnswer) ->
     return SeatPrediction(box, kind, camera)
 
 
-def whole_image_answerer(searcher: Searcher) -> Answerer:
-    """The photo padded to a square and searched as one seat (the answer before the detector)."""
-    def answer(image: Image.Image) -> list[SeatPrediction]:
-        found = searcher.search(square_pad(np.asarray(image)), top_k=1)
-        return [_prediction((0.0, 0.0, float(image.width), float(image.height)), found)]
-
-    return answer
-
-
-@dataclass(frozen=True)
-class WholePhoto:
-    """What index.scene reads of a photo (models.photo.Photo's contract): the image at its full size
-    (scale 1, so answer boxes are in its pixels) and no EXIF focal length (the default field of view)."""
-
-    image: Image.Image
-    original_size: tuple[int, int]
-    focal_35mm_mm: float | None = None
-
-    @property
-    def scale(self) -> float:
-        return 1.0
-
-
-def detector_answerer(searcher: Searcher, detector) -> Answerer:
-    """Per-seat answers of index.scene.answer_photo, main seat first; the whole image's answer when no
-    seat is found. detector: models.detector.SeatDetector."""
+def photo_answerer(searcher: Searcher, detector=None, max_side_px: int = 1280) -> Answerer:
+    """The service's path: models.photo.load_photo, then index.scene.answer_photo; main seat first. Without
+    a detector (or when it finds no seat) the whole image is one seat. detector: models.detector.SeatDetector."""
     from index.scene import answer_photo
+    from models.photo import load_photo
 
-    def answer(image: Image.Image) -> list[SeatPrediction]:
-        result = answer_photo(WholePhoto(image, image.size), detector, searcher, top_k=1)
+    def answer(data: bytes) -> list[SeatPrediction]:
+        photo = load_photo(data, max_side_px)
+        result = answer_photo(photo, detector, searcher, top_k=1)
         if not result.detected:
-            return [_prediction((0.0, 0.0, float(image.width), float(image.height)), result.answer)]
+            width, height = photo.original_size
+            return [_prediction((0.0, 0.0, float(width), float(height)), result.answer)]
         return [_prediction(tuple(o.box_px), o.answer) for o in result.objects]
 
     return answer
@@ -76,9 +51,9 @@ def real_photo_results(targets: list, photos: list[RealPhoto], images_dir: Path,
                "detector": detector is not None, "targets": {}}
     for target in targets:
         searcher = Searcher(target.collection, target.embedder)
-        modes = {WHOLE: whole_image_answerer(searcher)}
+        modes = {WHOLE: photo_answerer(searcher)}
         if detector is not None:
-            modes[DETECTOR] = detector_answerer(searcher, detector)
+            modes[DETECTOR] = photo_answerer(searcher, detector)
         results["targets"][target.label] = {mode: evaluate_answerer(answerer, photos, images_dir, boxes=True)
                                             for mode, answerer in modes.items()}
     return results
@@ -103,8 +78,9 @@ The development set (`evaluation/realphotos/manifest.json`, conventions in its R
 of seats from public repositories, each seat labelled by hand with kind, box and coarse view (8 azimuth
 sectors of 45 deg, level or from above). The images are not redistributable, so they are not in git:
 `python -m evaluation.real_photo_set extract --mirrors <snapshots> --out <data_dir>/realphotos`.
-Modes: **{WHOLE}** (the photo padded to a square, one answer: the service before the detector) and
-**{DETECTOR}** (`index.scene.answer_photo`: each detected seat cropped and searched, main seat first).
+Both modes take the service's path (`models.photo.load_photo`, `index.scene.answer_photo`): **{WHOLE}**
+(no detector: the photo made square, one answer) and **{DETECTOR}** (each detected seat cropped and
+searched, main seat first).
 Main seat: the first answer against the photo's largest labelled seat. Detection recall: labelled seats
 matched by an answer box with IoU >= {MATCH_IOU} (greedy, one answer per seat); per-seat kind and view
 are over matched seats. View: azimuth of the best match's camera against the labelled sector, right when

