@@ -335,6 +335,14 @@ def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:
                                "index; not on the level copies and baselines)")
     evaluate.add_argument("--no-objectron", dest="objectron", action="store_false",
                           help="skip the Objectron outside baseline (needs npm once, to fetch its model)")
+    evaluate.add_argument("--sets", default="synthetic,real",
+                          help="comma-separated: synthetic (renders, photo-like, held-out models), real (the "
+                               "real-photo set, section spliced into --out)")
+    evaluate.add_argument("--real-photos", type=Path, default=None,
+                          help="folder of the extracted real photos (default data_dir/realphotos; see "
+                               "python -m evaluation.real_photo_set)")
+    evaluate.add_argument("--no-detector", dest="detector", action="store_false",
+                          help="real photos: whole-image answers only")
     evaluate.set_defaults(handler=_evaluate)
 
 
@@ -343,20 +351,53 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
     from evaluation.plan import objectron_baseline, plan_targets
     from evaluation.report import run_evaluation
 
+    sets = set(filter(None, args.sets.split(",")))
+    if not sets or sets - {"synthetic", "real"}:
+        raise ValueError(f"--sets takes synthetic and/or real, got {args.sets!r}")
     targets = plan_targets(list(filter(None, args.embedders.split(","))), args.level, _Indexes(settings),
                            args.random_baseline, args.refine)
-    baselines = {}
-    if args.objectron:
-        baselines["Objectron chair (MediaPipe), outside baseline"] = objectron_baseline(settings.weights_dir)
-    catalogue_ids = [e.model_id for e in bootstrap.ensure_catalogue(settings)]
-    results = run_evaluation(targets, args.queries, args.seed, bootstrap.hdri_dir(settings), args.out,
-                             args.artefacts, workers=settings.render_workers, baselines=baselines,
-                             catalogue_ids=catalogue_ids)
-    for label, target in results["targets"].items():
-        summary = {name: {k: round(s[k], 3) for k in ("top1", "top5", "seat_kind")}
-                   | {"mean_err_deg": round(s["pose"]["mean_deg"], 2)} for name, s in target["sets"].items()}
-        print(label, json.dumps(summary))
+    if "synthetic" in sets:
+        baselines = {}
+        if args.objectron:
+            baselines["Objectron chair (MediaPipe), outside baseline"] = objectron_baseline(settings.weights_dir)
+        catalogue_ids = [e.model_id for e in bootstrap.ensure_catalogue(settings)]
+        results = run_evaluation(targets, args.queries, args.seed, bootstrap.hdri_dir(settings), args.out,
+                                 args.artefacts, workers=settings.render_workers, baselines=baselines,
+                                 catalogue_ids=catalogue_ids)
+        for label, target in results["targets"].items():
+            summary = {name: {k: round(s[k], 3) for k in ("top1", "top5", "seat_kind")}
+                       | {"mean_err_deg": round(s["pose"]["mean_deg"], 2)} for name, s in target["sets"].items()}
+            print(label, json.dumps(summary))
+    if "real" in sets:
+        _evaluate_real_photos(args, settings, targets, required=sets == {"real"})
     print(f"wrote {args.out} and {args.artefacts}/evaluation_*")
+
+
+def _evaluate_real_photos(args: argparse.Namespace, settings: Settings, targets: list, required: bool) -> None:
+    """The real-photo section; when the photos were never extracted it is skipped with a warning, unless
+    it was asked for alone (--sets real)."""
+    from evaluation.real_photo_report import run_real_photo_section
+    from evaluation.real_photo_set import load_manifest
+
+    photos, images_dir = load_manifest(), args.real_photos or settings.data_dir / "realphotos"
+    if not required and not any((images_dir / p.file).exists() for p in photos):
+        print(f"real photos: none in {images_dir}, section skipped (python -m evaluation.real_photo_set "
+              f"extract --out {images_dir})", file=sys.stderr)
+        return
+    detector = _detector(settings) if args.detector else None
+    results = run_real_photo_section(targets, photos, images_dir, args.out, args.artefacts, detector)
+    for label, modes in results["targets"].items():
+        for mode, result in modes.items():
+            main, seats = result["all"]["main"], result["all"]["seats"]
+            print(f"real photos | {label} | {mode}: kind {main['kind']:.2f}, view<=45 {main['view']['within_45']:.2f}, "
+                  f"flips {main['view']['flips']:.2f}, recall {seats['recall']:.2f}")
+
+
+def _detector(settings: Settings):
+    """The seat detector (None when PHOTO2CAD_DETECTOR is off: whole-image answers only)."""
+    from app.bootstrap import load_detector
+
+    return load_detector(settings)
 
 
 class _Indexes:

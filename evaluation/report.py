@@ -188,11 +188,12 @@ How the test sets are made (`evaluation/splits.py`, seeded, saved as `docs/evalu
   are kept out for testing (the others are left for training), then brightness/contrast/saturation
   jitter (x0.8-1.2) and a Gaussian blur (0-1 px), rendered under seeded random lighting (key light
   intensity and direction, ambient level: `render.renderer.Lighting.random`) instead of the index's
-  fixed light. These are **synthetic photo-like images, not real photographs**: no real chair photo
-  set is available offline, so real-photo accuracy is unmeasured.
+  fixed light. These are **synthetic photo-like images, not real photographs**; accuracy on real
+  photographs is in the section "Real photographs" below (`photo2cad evaluate --sets real`).
 - **heldout_models**: random cameras of a seeded 20 % of the models. The from-scratch CNN is trained
   without them (and without the test panoramas); the evaluation refuses a trained model whose manifest
-  lists one of them. Every index holds them, so the query's own model is removed from the ranked
+  lists one of them, a test panorama or a real photograph of the evaluation (`evaluation/leakage.py`).
+  Every index holds them, so the query's own model is removed from the ranked
   results before scoring: for nearest-neighbour search this equals an index without it. Meaningful
   metric: seat-kind accuracy; top-1/top-5 are 0 by construction and the pose error is that of another
   model in the same canonical frame.

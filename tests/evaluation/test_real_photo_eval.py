@@ -1,0 +1,139 @@
+"""Real-photo metrics on hand-made cases with known answers, and the section on a tiny fixture set."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evaluation.real_photo_eval import (
+    SeatPrediction,
+    azimuth_error_deg,
+    box_iou,
+    match_seats,
+    score_photos,
+    view_summary,
+)
+from evaluation.real_photo_set import LabelledSeat, RealPhoto
+from render.cameras import angles_to_camera
+
+
+@pytest.mark.parametrize("labelled, estimated, symmetry, expected", [
+    (0, 0, "none", 0), (0, 45, "none", 45), (350, 20, "none", 30), (90, 270, "none", 180),
+    (0, 200, "none", 160), (90, 270, "180", 0), (0, 150, "180", 30), (45, 300, "none", 105)])
+def test_azimuth_error_is_the_shortest_way_round(labelled, estimated, symmetry, expected):
+    assert azimuth_error_deg(labelled, estimated, symmetry) == pytest.approx(expected)
+
+
+def test_view_summary_counts_within_45_and_flips():
+    # 10 right (<= 45), 121 and 179 are flips, 120 is neither, a missing answer is neither
+    summary = view_summary([0.0, 45.0, 45.1, 120.0, 121.0, 179.0, None, 10.0])
+    assert summary == {"n": 8, "within_45": pytest.approx(3 / 8), "flips": pytest.approx(2 / 8)}
+
+
+def _seat(kind, box, view="front", symmetry="none"):
+    return LabelledSeat(kind, box, view, "level", symmetry="any" if view == "any" else symmetry)
+
+
+def _prediction(box, kind, azimuth):
+    return SeatPrediction(box, kind, tuple(angles_to_camera(75.0, azimuth)))
+
+
+def test_box_iou_and_greedy_matching():
+    assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    seats = (_seat("chair", (0, 0, 10, 10)), _seat("sofa", (0, 0, 100, 50)), _seat("stool", (200, 0, 210, 10)))
+    preds = [_prediction((1, 0, 11, 10), "chair", 0), _prediction((0, 0, 100, 40), "sofa", 0)]
+    matched = match_seats(seats, preds)
+    assert matched == [preds[0], preds[1], None]
+
+
+def _photo(seats, split="dev"):
+    big = max(seats, key=lambda s: s.area)
+    return RealPhoto("p", "p.jpg", 300, 300, {}, split, big.kind, tuple(seats))
+
+
+def test_score_photos_main_seat_and_per_seat_figures():
+    sofa = _seat("sofa", (0, 100, 300, 300), "front-right")   # main seat, azimuth 45
+    chair = _seat("chair", (0, 0, 50, 90), "back")             # azimuth 180
+    bench = _seat("bench", (100, 0, 200, 60), "right", "180")  # front and back alike
+    stool = _seat("stool", (250, 0, 280, 40), "any")
+    photos = [_photo([sofa, chair, bench, stool])]
+    predictions = [[_prediction((0, 110, 300, 300), "sofa", 70),   # kind right, 25 deg: right
+                    _prediction((0, 0, 50, 90), "armchair", 0),      # kind wrong, 180 deg: flip
+                    _prediction((100, 0, 200, 60), "bench", 280)]]   # 10 deg modulo 180: right
+    result = score_photos(photos, predictions, boxes=True)
+    assert result["main"] == {"n": 1, "kind": 1.0, "view": {"n": 1, "within_45": 1.0, "flips": 0.0}}
+    seats = result["seats"]
+    assert seats["labelled"] == 4 and seats["recall"] == pytest.approx(3 / 4)
+    assert seats["kind"] == pytest.approx(2 / 3)
+    assert seats["view"] == {"n": 3, "within_45": pytest.approx(2 / 3), "flips": pytest.approx(1 / 3)}
+
+
+def test_a_photo_without_answers_is_wrong_not_right():
+    result = score_photos([_photo([_seat("chair", (0, 0, 10, 10))])], [[]], boxes=True)
+    assert result["main"]["kind"] == 0.0 and result["main"]["view"]["within_45"] == 0.0
+    assert result["seats"]["recall"] == 0.0
+
+
+@pytest.mark.slow
+def test_the_real_photo_section_on_a_tiny_fixture(tmp_path, tiny_index_settings, tiny_embedder, tiny_cad_dir):
+    """Two renders of the tiny index's box chair standing in for photos: the whole-image answer finds a
+    chair, its view within 45 deg; the section lands in the Markdown between its markers."""
+    from evaluation.real_photo_report import SECTION_END, SECTION_START, run_real_photo_section
+    from evaluation.real_photo_set import load_manifest
+    from evaluation.report import EvalTarget
+    from index.collection import Collection
+    from tests.conftest import render_rgb
+
+    views = {"front": 0.0, "front-left": 315.0}
+    images = render_rgb(tiny_cad_dir / "box_chair.glb", angles_to_camera(np.full(2, 70.0),
+                                                                         np.array(list(views.values()))))
+    entries = []
+    for i, (view, image) in enumerate(zip(views, images)):
+        Image.fromarray(image).save(tmp_path / f"p{i}.png")
+        entries.append({"id": f"p{i}", "file": f"p{i}.png", "width": 64, "height": 64, "split": ["dev", "test"][i],
+                        "kind": "chair", "source": {"repository": "test/fixture", "commit": "0" * 40, "path": "x",
+                                                    "sha256": "0" * 64, "licence": "CC0", "redistributable": True},
+                        "seats": [{"kind": "chair", "box": [8, 4, 56, 60], "view": view, "elevation": "level"}]})
+    (tmp_path / "m.json").write_text(json.dumps({"images": entries}))
+    (tmp_path / "E.md").write_text(f"# Evaluation\n\nbefore\n\n{SECTION_START}\nold\n{SECTION_END}\n\nafter\n")
+    collection = Collection.open(tiny_index_settings.resolved_index_dir)
+    try:
+        results = run_real_photo_section([EvalTarget("tiny", collection, tiny_embedder)],
+                                         load_manifest(tmp_path / "m.json"), tmp_path, tmp_path / "E.md", tmp_path)
+    finally:
+        collection.close()
+    whole = results["targets"]["tiny"]["whole image"]
+    assert whole["all"]["main"]["kind"] == 1.0 and whole["all"]["main"]["view"]["within_45"] == 1.0
+    assert whole["dev"]["images"] == 1 and whole["test"]["images"] == 1
+    text = (tmp_path / "E.md").read_text()
+    assert "old" not in text and text.count(SECTION_START) == 1 and "before" in text and "after" in text
+    assert "| tiny | whole image | 1.00 | 1.00 | 0.00 |" in text
+    assert json.loads((tmp_path / "evaluation_realphotos.json").read_text())["set"]["images"] == 2
+
+
+@pytest.mark.slow
+def test_the_detector_mode_finds_the_seats_the_whole_image_misses(tmp_path, tiny_index_settings, tiny_embedder,
+                                                                   seat_detector):
+    """The committed CC0 photo with two seats: per-seat answers recall both labelled boxes (IoU >= 0.5),
+    the whole-image answer none (its one box covers the room)."""
+    from evaluation.real_photo_report import DETECTOR, WHOLE, real_photo_results
+    from evaluation.report import EvalTarget
+    from index.collection import Collection
+    from tests.conftest import TWO_SEATS_PHOTO
+    from tests.models.test_detector import ARMCHAIR, OFFICE_CHAIR
+
+    seats = (LabelledSeat("office_chair", OFFICE_CHAIR, "any", "above", symmetry="any"),
+             LabelledSeat("armchair", ARMCHAIR, "any", "above", symmetry="any"))
+    photo = RealPhoto("two", TWO_SEATS_PHOTO.name, 480, 480, {"repository": "photo2cad"}, "dev", "armchair", seats)
+    collection = Collection.open(tiny_index_settings.resolved_index_dir)
+    try:
+        results = real_photo_results([EvalTarget("tiny", collection, tiny_embedder)], [photo],
+                                     TWO_SEATS_PHOTO.parent, seat_detector)
+    finally:
+        collection.close()
+    modes = results["targets"]["tiny"]
+    assert modes[WHOLE]["all"]["seats"]["recall"] == 0.0
+    assert modes[DETECTOR]["all"]["seats"]["recall"] == 1.0
+    assert len(modes[DETECTOR]["per_photo"][0]["predicted"]) >= 2

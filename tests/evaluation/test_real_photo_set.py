@@ -1,0 +1,89 @@
+"""The real-photo manifest: schema, provenance and licence of every photo, and extraction from a snapshot."""
+
+import copy
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from catalogue.seats import SEAT_KINDS
+from evaluation.real_photo_set import (
+    MANIFEST,
+    SOURCE_FIELDS,
+    ManifestError,
+    extract,
+    load_manifest,
+    snapshot_dir,
+)
+
+
+def test_the_committed_manifest_follows_the_schema_and_covers_every_kind():
+    photos = load_manifest()
+    assert len(photos) >= 60
+    assert {s.kind for p in photos for s in p.seats} == set(SEAT_KINDS)
+    assert sum(len(p.seats) > 1 for p in photos) >= 10
+    assert {p.split for p in photos} == {"dev", "test"}
+    for photo in photos:
+        assert set(SOURCE_FIELDS) <= set(photo.source)
+        assert len(photo.source["commit"]) == 40 and len(photo.source["sha256"]) == 64
+        assert photo.source["licence"].strip() and isinstance(photo.source["redistributable"], bool)
+
+
+def test_photos_that_may_not_be_redistributed_are_not_in_git():
+    photos = load_manifest()
+    tracked = subprocess.run(["git", "ls-files"], cwd=MANIFEST.parents[2], capture_output=True, text=True,
+                             check=True).stdout.split()
+    names = {Path(t).name for t in tracked}
+    assert not [p.file for p in photos if not p.source["redistributable"] and p.file in names]
+
+
+def _raw():
+    return json.loads(MANIFEST.read_text())
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda e: e["source"].pop("licence"), "source lacks licence"),
+    (lambda e: e["seats"][0].update(kind="throne"), "kind 'throne'"),
+    (lambda e: e["seats"][0].update(box=[0, 0, e["width"] + 1, 10]), "outside the image"),
+    (lambda e: e["seats"][0].update(view="sideways"), "view 'sideways'"),
+    (lambda e: e.update(split="train"), "split must be"),
+    (lambda e: e.update(seats=[]), "no labelled seat"),
+])
+def test_a_broken_entry_is_refused_with_its_id(tmp_path, break_it, message):
+    raw = _raw()
+    entry = copy.deepcopy(raw["images"][0])
+    break_it(entry)
+    raw["images"] = [entry]
+    (tmp_path / "m.json").write_text(json.dumps(raw))
+    with pytest.raises(ManifestError, match=message):
+        load_manifest(tmp_path / "m.json")
+
+
+def _snapshot(mirrors: Path, data: bytes) -> str:
+    """A bare git snapshot of owner/name holding photos/a.jpg; returns its commit."""
+    work = mirrors / "work"
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    (work / "photos").mkdir()
+    (work / "photos" / "a.jpg").write_bytes(data)
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "x"], check=True)
+    bare = snapshot_dir(mirrors, "owner/name")
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_extract_copies_photos_out_of_a_snapshot_and_checks_their_hash(tmp_path):
+    data = b"\xff\xd8 not really a jpeg"
+    commit = _snapshot(tmp_path / "mirrors", data)
+    raw = _raw()
+    good, bad = copy.deepcopy(raw["images"][0]), copy.deepcopy(raw["images"][1])
+    for entry, digest in ((good, hashlib.sha256(data).hexdigest()), (bad, "0" * 64)):
+        entry["source"].update(repository="owner/name", commit=commit, path="photos/a.jpg", sha256=digest)
+    raw["images"] = [good, bad]
+    (tmp_path / "m.json").write_text(json.dumps(raw))
+    failed = extract(load_manifest(tmp_path / "m.json"), tmp_path / "mirrors", tmp_path / "out")
+    assert failed == [bad["id"]]
+    assert (tmp_path / "out" / good["file"]).read_bytes() == data and not (tmp_path / "out" / bad["file"]).exists()
