@@ -32,7 +32,7 @@ LABEL_GIVEN_KIND = {  # p(detector label | seat kind); rows sum to 1
     "sofa": {"chair": 0.10, "couch": 0.85, "bench": 0.05},
     "stool": {"chair": 0.80, "couch": 0.02, "bench": 0.18},
     "bench": {"chair": 0.15, "couch": 0.05, "bench": 0.80},
-    "office chair": {"chair": 0.95, "couch": 0.03, "bench": 0.02},
+    "office_chair": {"chair": 0.95, "couch": 0.03, "bench": 0.02},
     "lounger": {"chair": 0.50, "couch": 0.30, "bench": 0.20},
 }
 

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from index.collection import Collection
-from index.scene import answer_photo, main_first, square_crop, with_label_evidence
+from catalogue.seats import SEAT_KINDS
+from index.scene import LABEL_GIVEN_KIND, answer_photo, main_first, square_crop, with_label_evidence
 from index.search import Searcher
 from models.detector import Detection
 from models.photo import Photo
@@ -91,3 +92,10 @@ def test_the_detector_label_is_evidence_for_the_kind():
     assert max(couch, key=couch.get) == "sofa" and max(bench, key=bench.get) == "bench"
     assert sum(couch.values()) == pytest.approx(1.0)
     assert dict(with_label_evidence([("made-up kind", 1.0)], "couch")) == {"made-up kind": 1.0}
+
+
+def test_every_seat_kind_has_detector_evidence():
+    """Keys spelt as the catalogue spells kinds: a misspelt one silently falls back to 1/3 per label."""
+    assert set(LABEL_GIVEN_KIND) == set(SEAT_KINDS)
+    office = dict(with_label_evidence([("office_chair", 0.5), ("sofa", 0.5)], "chair"))
+    assert office["office_chair"] > 0.8
