@@ -3,6 +3,7 @@ default catalogue (without the evaluation's held-out models and panoramas), load
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,13 +35,17 @@ def scratch_dir(settings: Settings) -> Path:
 
 
 def train_scratch(settings: Settings, config: TrainConfig, out_dir: Path, include_heldout: bool = False,
-                  seed: int = EVALUATION_SEED, progress: bool = True) -> dict:
+                  seed: int = EVALUATION_SEED, progress: bool = True, extra_shapes: Sequence[Path] = ()) -> dict:
     """Train on the default catalogue seen from the index's view grid. Unless include_heldout, the
-    models and panoramas the evaluation (with `seed`) holds out are left out. Returns the manifest."""
+    models and panoramas the evaluation (with `seed`) holds out are left out. extra_shapes: manifest.json
+    files of extra training shape sets (models.training_data.shape_set_models), added to the catalogue's
+    models. Returns the manifest."""
     from app.bootstrap import ensure_catalogue, hdri_dir
     from models.train import train
+    from models.training_data import shape_set_models
     from render.backgrounds import load_panorama
 
+    extra = [m for manifest in extra_shapes for m in shape_set_models(manifest)]  # a bad set fails first
     entries = ensure_catalogue(settings)
     panorama_files = sorted(hdri_dir(settings).glob("*.exr"))
     heldout, train_panos, _ = holdouts(sorted(e.model_id for e in entries),
@@ -48,10 +53,12 @@ def train_scratch(settings: Settings, config: TrainConfig, out_dir: Path, includ
     if include_heldout:
         heldout, train_panos = [], [p.name for p in panorama_files]
     models = [_training_model(e) for e in entries if e.model_id not in heldout]
+    models += extra
     panoramas = {p.name: load_panorama(p) for p in panorama_files if p.name in train_panos}
     view = settings.view_config()
     info = {"catalogue": str(settings.catalogue_dir), "heldout_models_excluded": heldout,
             "split_seed": None if include_heldout else seed,
+            "extra_shape_sets": [str(p) for p in extra_shapes],
             "cameras": f"{view.sampling} {view.count}, polar {view.polar_min_deg}-{view.polar_max_deg} deg"}
     return train(models, view_cameras(view), panoramas, out_dir, config,
                  (view.polar_min_deg, view.polar_max_deg), settings.render_workers, progress, info,
