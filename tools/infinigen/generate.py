@@ -100,20 +100,57 @@ def blender_decimated(obj: bpy.types.Object, target_faces: int) -> tuple[np.ndar
 def mesh_object(vertices: np.ndarray, faces: np.ndarray, material: np.ndarray) -> bpy.types.Object:
     """A Blender object holding these triangles (see triangles()), in the scene."""
     mesh = bpy.data.meshes.new("mesh")
-    mesh.from_pydata(vertices.tolist(), [], faces.tolist())
+    mesh.vertices.add(len(vertices))
+    mesh.vertices.foreach_set("co", vertices.astype(np.float32).ravel())
+    mesh.loops.add(faces.size)
+    mesh.loops.foreach_set("vertex_index", faces.astype(np.int32).ravel())
+    mesh.polygons.add(len(faces))
+    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+    mesh.polygons.foreach_set("loop_total", np.full(len(faces), 3, dtype=np.int32))
     mesh.polygons.foreach_set("material_index", material.astype(np.int32))
+    mesh.update()
     obj = bpy.data.objects.new("mesh", mesh)
     bpy.context.scene.collection.objects.link(obj)
     return obj
 
 
-def reduced(obj: bpy.types.Object, target_faces: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def part_budgets(vertices: np.ndarray, faces: np.ndarray, material: np.ndarray,
+                 target_faces: int) -> dict[int, int]:
+    """Triangles for each material slot: 70 % of target_faces shared by surface area, 30 % by source
+    triangle count, so that a large seat is not starved by dense small casters or thin legs."""
+    corners = vertices[faces]
+    area = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    slots = np.unique(material)
+    area_share = np.array([area[material == s].sum() for s in slots]) / area.sum()
+    count_share = np.array([(material == s).sum() for s in slots]) / len(faces)
+    return {int(s): max(40, round(target_faces * (0.7 * a + 0.3 * c)))
+            for s, a, c in zip(slots, area_share, count_share)}
+
+
+def reduced_by_part(obj: bpy.types.Object, target_faces: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each material's part decimated on its own to its part_budgets() share; layout of triangles()."""
+    vertices, faces, material = triangles(obj.data)
+    parts, offset = [], 0
+    for slot, budget in part_budgets(vertices, faces, material, target_faces).items():
+        part = faces[material == slot]
+        used, local = np.unique(part, return_inverse=True)
+        mine = mesh_object(vertices[used], local.reshape(-1, 3), np.full(len(part), slot))
+        points, tris, slots = blender_decimated(mine, budget)
+        parts.append((points, tris + offset, slots))
+        offset += len(points)
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+
+
+def reduced(obj: bpy.types.Object, target_faces: int,
+            by_part: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Triangles of `obj` (see triangles()) after Blender's collapse decimation to about target_faces,
-    and the source triangle count. Where unwelded seams stop the collapse (some bar stools), the seams
-    are welded and the result decimated once more."""
+    and the source triangle count. by_part: each material's part on its own (reduced_by_part). Where
+    unwelded seams stop the collapse (some bar stools), the seams are welded and the result decimated
+    once more."""
     obj.data.calc_loop_triangles()
     source = len(obj.data.loop_triangles)
-    vertices, faces, material = blender_decimated(obj, target_faces)
+    decimate = reduced_by_part if by_part else blender_decimated
+    vertices, faces, material = decimate(obj, target_faces)
     if len(faces) > 1.1 * target_faces:
         welded_obj = mesh_object(*welded_parts(vertices, faces, material))
         vertices, faces, material = blender_decimated(welded_obj, target_faces)
@@ -159,7 +196,7 @@ def make_shape(recipe: Recipe, seed: int, target_faces: int, out_dir: Path) -> d
     start = time.perf_counter()
     obj = spawn(recipe, seed)
     names = [m.name if m else "default" for m in obj.data.materials]
-    vertices, faces, material, source = reduced(obj, target_faces)
+    vertices, faces, material, source = reduced(obj, target_faces, recipe.decimate_by_part)
     vertices = canonical(vertices, recipe.front_axis)
     relative = Path(recipe.kind) / f"{recipe.name}_{seed}.glb"
     path = out_dir / relative
@@ -203,7 +240,8 @@ def header(args: argparse.Namespace) -> dict:
             "command": "nice -n 10 tools/infinigen/.venv/bin/python tools/infinigen/generate.py "
                        + " ".join(a for a in sys.argv[1:] if a != args.shard and a != "--shard"),
             "recipes": [{"name": r.name, "kind": r.kind, "factory": r.factory.__name__, "count": r.count,
-                         "seed_base": r.seed_base, "front_axis": r.front_axis} for r in RECIPES]}
+                         "seed_base": r.seed_base, "front_axis": r.front_axis,
+                         "decimate_by_part": r.decimate_by_part} for r in RECIPES]}
 
 
 def main(argv: list[str] | None = None) -> int:
