@@ -209,9 +209,12 @@ def make_shape(recipe: Recipe, seed: int, target_faces: int, out_dir: Path) -> d
 
 
 def plan(recipes: tuple[Recipe, ...], per_recipe: int | None) -> list[tuple[Recipe, int]]:
-    """(recipe, seed) pairs, interleaved across recipes so that a partial run covers every kind."""
+    """(recipe, seed) pairs, each recipe's spread evenly over the list (the i-th of n at (i + 0.5) / n),
+    so that a partial run holds every recipe in proportion to its count."""
     counts = [min(r.count, per_recipe) if per_recipe else r.count for r in recipes]
-    return [(r, r.seed_base + i) for i in range(max(counts)) for r, n in zip(recipes, counts) if i < n]
+    pairs = [((i + 0.5) / n, k, r, r.seed_base + i) for k, (r, n) in enumerate(zip(recipes, counts))
+             for i in range(n)]
+    return [(r, seed) for *_, r, seed in sorted(pairs, key=lambda p: p[:2])]
 
 
 def read_manifest(out_dir: Path) -> dict:
