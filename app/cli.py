@@ -253,6 +253,9 @@ def _train_parser(train: argparse.ArgumentParser) -> None:
     train.add_argument("--include-heldout", action="store_true",
                        help="also train on the models and panoramas `photo2cad evaluate` holds out")
     train.add_argument("--force", action="store_true", help="train again even if --out holds a model")
+    train.add_argument("--extra-shapes", type=Path, action="append", default=[], metavar="MANIFEST",
+                       help="also train on the shapes a manifest.json lists, e.g. "
+                            "training_shapes/infinigen/manifest.json (repeatable)")
     train.set_defaults(handler=_train)
 
 
@@ -297,7 +300,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     if args.size:
         config.render_size_px = round(args.size * 7 / 6)
     skip = _training_holdouts(settings, args.include_heldout)
-    manifest = train_scratch(settings, config, out, skip.models, skip.panoramas, skip.split_seed)
+    manifest = train_scratch(settings, config, out, skip.models, skip.panoramas, skip.split_seed,
+                             extra_shapes=args.extra_shapes)
     val = manifest["metrics"]["val"]
     print(f"trained {manifest['epochs_done']} epochs on {manifest['data']['models']} models "
           f"({manifest['data']['training_images']} images) into {out}; validation (off-grid views, photo "

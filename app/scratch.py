@@ -3,6 +3,7 @@ default catalogue (without the hold-outs the CLI passes: the evaluation's), load
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,21 +33,27 @@ def scratch_dir(settings: Settings) -> Path:
 
 
 def train_scratch(settings: Settings, config: TrainConfig, out_dir: Path, heldout_models: list[str],
-                  heldout_panoramas: list[str], split_seed: int | None, progress: bool = True) -> dict:
+                  heldout_panoramas: list[str], split_seed: int | None, progress: bool = True,
+                  extra_shapes: Sequence[Path] = ()) -> dict:
     """Train on the default catalogue seen from the index's view grid, without the held-out model ids
     and panorama file names (what the evaluation with `split_seed` keeps out; the CLI draws them with
-    evaluation.plan.training_holdouts; None: nothing held out). Returns the manifest."""
+    evaluation.plan.training_holdouts; None: nothing held out). extra_shapes: manifest.json files of extra
+    training shape sets (models.training_data.shape_set_models), added to the catalogue's models.
+    Returns the manifest."""
     from app.bootstrap import ensure_catalogue, hdri_dir
     from models.train import train
+    from models.training_data import shape_set_models
     from render.backgrounds import load_panorama
 
+    extra = [m for manifest in extra_shapes for m in shape_set_models(manifest)]  # a bad set fails first
     entries = ensure_catalogue(settings)
     panorama_files = sorted(hdri_dir(settings).glob("*.exr"))
-    models = [_training_model(e) for e in entries if e.model_id not in heldout_models]
+    models = [_training_model(e) for e in entries if e.model_id not in heldout_models] + extra
     panoramas = {p.name: load_panorama(p) for p in panorama_files if p.name not in heldout_panoramas}
     view = settings.view_config()
     info = {"catalogue": str(settings.catalogue_dir), "heldout_models_excluded": heldout_models,
             "heldout_panoramas_excluded": heldout_panoramas, "split_seed": split_seed,
+            "extra_shape_sets": [str(p) for p in extra_shapes],
             "cameras": f"{view.sampling} {view.count}, polar {view.polar_min_deg}-{view.polar_max_deg} deg"}
     return train(models, view_cameras(view), panoramas, out_dir, config,
                  (view.polar_min_deg, view.polar_max_deg), settings.render_workers, progress, info,

@@ -50,6 +50,30 @@ class TrainingViews:
     cameras: np.ndarray
 
 
+def shape_set_models(manifest_path: Path, kinds: Sequence[str] | None = None) -> list[TrainingModel]:
+    """TrainingModels for a set of extra training shapes described by a manifest.json (such as
+    training_shapes/infinigen/manifest.json): {"generator": name, "shapes": [{"file": path relative to
+    the manifest's folder, "kind": seat kind}, ...]}. The meshes must already be in the canonical frame
+    (up +Y, front +Z); model ids are "<generator>/<file stem>". kinds: keep only these seat kinds."""
+    manifest_path = Path(manifest_path)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        shapes, generator = manifest["shapes"], manifest.get("generator", manifest_path.parent.name)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainingDataError(f"cannot read shape set manifest {manifest_path}: {exc}") from exc
+    models = [_shape_set_model(manifest_path.parent, generator, s) for s in shapes]
+    return [m for m in models if kinds is None or m.seat_kind in kinds]
+
+
+def _shape_set_model(root: Path, generator: str, shape: dict) -> TrainingModel:
+    if not isinstance(shape, dict) or not shape.get("file") or not shape.get("kind"):
+        raise TrainingDataError(f"shape set entry without file and kind: {shape!r}")
+    path = root / shape["file"]
+    if not path.is_file():
+        raise TrainingDataError(f"shape set file missing: {path}")
+    return TrainingModel(f"{generator}/{Path(shape['file']).stem}", str(path), str(shape["kind"]))
+
+
 def render_training_views(models: Sequence[TrainingModel], cameras: np.ndarray, size_px: int,
                           variants: int, cache_dir: Path, workers: int = 2, seed: int = 0,
                           progress: bool = True) -> TrainingViews:
