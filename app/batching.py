@@ -113,7 +113,7 @@ class MicroBatcher(Generic[T, R]):
                     results = self.run([entry.item for entry in batch])
                     if len(results) != len(batch):
                         raise RuntimeError(f"{len(results)} results for {len(batch)} items")
-                except BaseException as error:  # every caller sees it; the worker goes on
+                except BaseException as error:  # noqa: BLE001 - every caller sees it; the worker goes on
                     _fail(batch, error)
                     continue
                 finally:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from index.collection import Collection
 from catalogue.seats import SEAT_KINDS
+from index.collection import Collection
 from index.scene import LABEL_GIVEN_KIND, answer_photo, main_first, square_crop, with_label_evidence
 from index.search import Searcher
 from models.detector import Detection
