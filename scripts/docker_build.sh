@@ -5,7 +5,7 @@
 # nor package indexes may be reachable from the engine:
 #   rootfs/  a debootstrap'ed bookworm (python3, python3-venv): the base image when $BASE is not present
 #            locally (imported as photo2cad-base:bookworm), and where the .debs are resolved
-#   debs/    libosmesa6, libgl1 and their dependencies missing from that base (apt-get --download-only)
+#   debs/    libosmesa6, libgl1, libxrender1 and their dependencies missing from that base (apt-get --download-only)
 #   wheels/  pip download -r requirements.txt (this host's Python 3.11, manylinux wheels)
 #   src.tar  the code (pyproject.toml, app, models, render, index) as it is in this working tree
 #   data/    what `photo2cad setup` fetches (catalogue, Debian packages, weights, ...); DATA_FROM=<dir>
@@ -24,7 +24,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 OUT=build/docker
 ROOTFS=$OUT/rootfs
-APT_PACKAGES=(libosmesa6 libgl1)
+APT_PACKAGES=(libosmesa6 libgl1 libxrender1)  # pyglet (imported by pyrender) needs libXrender even offscreen
 export PYTHONPATH=$PWD
 
 step() { echo "==> $(date -u +%H:%M:%S) $*"; }
