@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-from index.seats import SEAT_KINDS
 
+from catalogue.seats import SEAT_KINDS
 from models.training_data import TrainingDataError, render_training_views, shape_set_models
 from render.cameras import angles_to_camera
 from render.mesh import load_scene
