@@ -82,8 +82,9 @@ def indexed_embedder(settings: Settings) -> EmbedderInfo | None:
 
 
 def open_collection(settings: Settings, embedder: Embedder) -> Collection:
+    """The index, opened or created by a writer: the caller holds its write lock."""
     return Collection.open_or_create(settings.resolved_index_dir, embedder.info, settings.view_config(),
-                                     settings.faiss_factory, versions())
+                                     settings.faiss_factory, versions(), holding_lock=True)
 
 
 def ensure_index(settings: Settings, limit: int | None = None, embedder: Embedder | None = None,
@@ -151,7 +152,7 @@ def _remote(embedder: Embedder, ray_address: str | None) -> EmbedJobs | None:
 def remove(settings: Settings, model_ids: Sequence[str]) -> int:
     require_index(settings)  # before the lock, which would create the folder
     with index_write_lock(settings.resolved_index_dir):
-        collection = Collection.open(settings.resolved_index_dir)
+        collection = Collection.open(settings.resolved_index_dir, holding_lock=True)
         try:
             return remove_models(collection, model_ids)
         finally:

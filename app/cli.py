@@ -53,7 +53,34 @@ def _parser() -> argparse.ArgumentParser:
     _train_parser(commands.add_parser("train", help="train the from-scratch CNN on the default catalogue "
                                       "(resumable: run it again after an interruption)"))
     _evaluate_parser(commands.add_parser("evaluate", help="measure retrieval and pose accuracy"))
+    calibrate = commands.add_parser("calibrate", help="fit the pose error bars (expected_error_deg) on "
+                                    "held-out renders no test set uses")
+    calibrate.add_argument("--queries", type=_at_least(20), default=360)
+    calibrate.add_argument("--seed", type=int, default=20261202, help="seed of the calibration queries")
+    calibrate.add_argument("--evaluation-seed", type=int, default=0,
+                           help="the evaluation's seed: its held-out models and test panoramas are avoided")
+    calibrate.add_argument("--out", type=Path, default=None,
+                           help="artefact path (default: PHOTO2CAD_POSE_CALIBRATION or the shipped one)")
+    calibrate.set_defaults(handler=_calibrate)
     return parser
+
+
+def _calibrate(args: argparse.Namespace, settings: Settings) -> None:
+    from app import bootstrap
+    from evaluation.calibration import run_calibration
+    from index.collection import Collection
+    from index.search import Searcher
+    from index.symmetry import fill_symmetries
+
+    collection = Collection.open(settings.resolved_index_dir)
+    searcher = Searcher(collection, bootstrap.load_embedder(settings))  # uncalibrated
+    fill_symmetries(collection.store, searcher.symmetries)
+    catalogue_ids = [e.model_id for e in bootstrap.ensure_catalogue(settings)]  # as the evaluation draws
+    calibration, _ = run_calibration(searcher, bootstrap.hdri_dir(settings), args.queries, args.seed,
+                                     args.evaluation_seed, settings.render_workers, catalogue_ids)
+    out = args.out or settings.pose_calibration_path
+    calibration.save(out)
+    print(f"wrote {out}: {json.dumps(calibration.manifest['fit'])}")
 
 
 def _index_parser(index: argparse.ArgumentParser) -> None:

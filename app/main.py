@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         app.include_router(router)
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes, paths=("/api/",))
+    app.add_middleware(admin.ApiKeyGate, api_key=settings.api_key)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["X-Request-ID"])

@@ -17,6 +17,31 @@ class Pose(BaseModel):
                                examples=[135.0])
     camera: list[float] = Field(description="unit vector centre->camera; x = +X, y = up, z = front",
                                 examples=[[0.62, 0.47, -0.62]])
+    probability: float = Field(1.0, ge=0.0, le=1.0, description="share of the matching views' weight "
+                               "in this pose's mode", examples=[0.7])
+    alternatives: list[PoseAlternative] = Field(default_factory=list, description="other modes of the pose "
+                                                "distribution above the threshold, most probable first")
+
+
+class PoseAlternative(BaseModel):
+    polar_deg: float = Field(examples=[70.0])
+    azimuth_deg: float = Field(examples=[180.0])
+    camera: list[float] = Field(examples=[[0.0, 0.34, -0.94]])
+    probability: float = Field(ge=0.0, le=1.0, description="share of the matching views' weight",
+                               examples=[0.3])
+    side: str = Field(description="the side of the model this camera sees: front, right, back or left",
+                      examples=["back"])
+
+
+class Symmetry(BaseModel):
+    label: str = Field(description="rotational symmetry about the up axis: none, C2, C3, C4, C6, "
+                       "continuous, or unknown (not detected yet)", examples=["none"])
+    rotation_order: int | None = Field(description="n of C_n; 0 = continuous; 1 = none; null = unknown",
+                                       examples=[1])
+    mirror_left_right: bool | None = Field(examples=[True])
+    mirror_front_back: bool | None = Field(examples=[False])
+    azimuth_ambiguous: bool | None = Field(description="other azimuths give the same picture, so the "
+                                           "azimuth is only known up to the symmetry", examples=[False])
 
 
 class ModelResult(BaseModel):
@@ -26,10 +51,19 @@ class ModelResult(BaseModel):
     score: float = Field(ge=0.0, le=1.0, description="cosine similarity of the best view, clipped",
                          examples=[0.93])
     pose: Pose
-    expected_error_deg: float = Field(description="spread of the matching views, at least half the "
-                                      "view spacing", examples=[7.5])
+    expected_error_deg: float = Field(description="68 % of answers lie within this angular error when "
+                                      "calibrated (see `expected_error_calibrated`); otherwise the spread of "
+                                      "the matching views, at least half the view spacing", examples=[7.5])
+    error_90_deg: float | None = Field(None, description="90 % of answers lie within this (calibrated only)")
+    expected_error_calibrated: bool = Field(False, description="the error bars come from the calibration "
+                                            "artefact fitted for this embedder")
+    symmetry: Symmetry = Field(description="the model's symmetry about the up axis, from its geometry")
     angular_error_deg: float | None = Field(None, description="against the true pose, if one was given")
-    pose_refined: bool = Field(False, description="pose refined by render-and-compare (request `refine`)")
+    symmetric_angular_error_deg: float | None = Field(None, description="against the true pose, the "
+                                                      "minimum over cameras equivalent by the symmetry")
+    pose_refined: bool = Field(False, description="the pose moved by render-and-compare (request `refine`)")
+    refine_status: str | None = Field(None, description="what refinement did: moved, unchanged, render "
+                                      "failed or busy (only with `refine`)")
     view_url: str = Field(description="best-matching rendered view (JPEG)")
     model_url: str | None = Field(description="the normalised model as GLB (canonical frame)")
     source_url: str = Field(description="the original CAD file")
@@ -82,6 +116,7 @@ class ModelInfo(BaseModel):
     model_url: str | None
     source_url: str
     icon_url: str | None = None
+    symmetry: Symmetry | None = None
 
 
 class ModelList(BaseModel):

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.calibration import SHIPPED_DIR as SHIPPED_CALIBRATIONS
 from index.collection import ViewConfig
 
 
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     detector_dir: Path | None = Field(None, description="Seat detector weights; default weights_dir/detector.")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
+    faiss_ef_search: int = Field(64, ge=1, description="HNSW efSearch (FAISS uses max(efSearch, k); the "
+                                 "service asks k >= 256 neighbours).")
+    faiss_nprobe: int = Field(32, ge=1, description="IVF lists visited per search.")
     view_size_px: int = Field(224, ge=32, le=1024)
     view_sampling: str = Field("icosphere", description="icosphere or montecarlo.")
     view_count: int = Field(2, ge=0, description="Icosphere subdivision level, or Monte Carlo count.")
@@ -52,6 +56,14 @@ class Settings(BaseSettings):
                                    "size) and shrunk to this longest side before anything else.")
     api_key: str | None = Field(None, description="Key for POST/DELETE /api/admin/models and /api/admin/reload "
                                 "(header X-API-Key); those endpoints are disabled while it is unset.")
+    pose_calibration: Path | None = Field(None, description="Pose error-bar calibration (JSON); default "
+                                          "the one shipped for the embedder (index/calibrations/), if any.")
+    refine_workers: int = Field(1, ge=1, le=8, description="Render workers for `refine` requests.")
+    refine_queue: int = Field(2, ge=0, le=64, description="Refine requests that may wait for a worker; "
+                              "more are answered unrefined at once (refine_status busy).")
+    reload_interval_s: float = Field(0.0, ge=0.0, description="Check this often (seconds) whether another "
+                                     "process changed the index (CLI, another replica) and reload it; "
+                                     "0 = only on POST /api/admin/reload.")
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = Field("INFO", description="Level of the JSON access log (one line per request).")
 
@@ -63,6 +75,10 @@ class Settings(BaseSettings):
     @property
     def resolved_index_dir(self) -> Path:
         return self.index_dir
+
+    @property
+    def pose_calibration_path(self) -> Path:
+        return self.pose_calibration or SHIPPED_CALIBRATIONS / f"{self.embedder}.json"
 
     @property
     def trained_scratch_dir(self) -> Path:

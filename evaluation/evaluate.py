@@ -12,8 +12,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
+from evaluation.error_bars import coverage_summary
 from evaluation.splits import Query
 from index.search import ModelMatch, Searcher
+from index.symmetry import NO_SYMMETRY, symmetric_angular_error_deg
 from render.cameras import angular_error_deg
 
 ACC_THRESHOLD_DEG = 30.0
@@ -35,6 +37,10 @@ class QueryOutcome:
     estimated_camera: tuple[float, float, float] | None = None  # top-1 model's pose, (3,) unit
     refined_error_deg: float | None = None
     refine_seconds: float | None = None
+    expected_error_deg: float | None = None  # the answer's stated 68 % bound (calibrated or not)
+    error_90_deg: float | None = None  # its 90 % bound, when calibrated
+    symmetric_error_deg: float | None = None  # minimum over cameras equivalent by the true model's symmetry
+    calibrated: bool = False
 
 
 def topk_accuracy(true_ids: list[str], ranked: list[list[str]], k: int) -> float:
@@ -79,6 +85,13 @@ def summarise(outcomes: list[QueryOutcome]) -> dict:
         seconds = [o.refine_seconds for o in outcomes if o.refine_seconds is not None]
         summary["refined"] = {"before": pose_summary(before), "after": pose_summary(np.array(refined)),
                               "seconds_per_query": float(np.mean(seconds)) if seconds else float("nan")}
+    stated = [o for o in outcomes if o.expected_error_deg is not None]
+    if stated:
+        summary["calibrated"] = all(o.calibrated for o in stated)
+        summary["error_bars"] = coverage_summary(
+            np.array([o.pose_error_deg for o in stated]), np.array([o.symmetric_error_deg for o in stated]),
+            np.array([o.expected_error_deg for o in stated]),
+            np.array([np.nan if o.error_90_deg is None else o.error_90_deg for o in stated]))
     return summary
 
 
@@ -106,8 +119,14 @@ def _outcome(searcher: Searcher, query: Query, matches: list[ModelMatch], classi
     error = float(angular_error_deg(np.asarray(query.camera), matches[0].pose.camera)) if matches else 180.0
     camera = tuple(float(v) for v in matches[0].pose.camera) if matches else None
     true_kind = searcher.models[query.model_id].seat_kind if query.model_id in searcher.models else None
+    pose = matches[0].pose if matches else None
+    symmetric = (symmetric_angular_error_deg(np.asarray(query.camera), pose.camera,
+                                             searcher.symmetries.get(query.model_id) or NO_SYMMETRY)
+                 if pose else 180.0)
     return QueryOutcome(query.model_id, true_kind, [m.record.model_id for m in matches], predicted, error,
-                        camera)
+                        camera, expected_error_deg=pose.expected_error_deg if pose else None,
+                        error_90_deg=pose.error_90_deg if pose else None, symmetric_error_deg=symmetric,
+                        calibrated=bool(pose and pose.calibrated))
 
 
 def evaluate_sets(searcher: Searcher, sets: dict[str, list[Query]], images: dict[str, np.ndarray],

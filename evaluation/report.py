@@ -14,12 +14,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from evaluation import error_bars
 from evaluation.evaluate import REFERENCE, QueryOutcome, evaluate_sets, outcomes_json, summarise
 from evaluation.leakage import HeldOut, TrainingData, check_no_leakage
 from evaluation.splits import SET_NAMES, EvaluationSplit, compose, make_split, render_queries
 from index.build import view_cameras
+from index.calibration import shipped_calibration
 from index.collection import Collection
 from index.search import Searcher
+from index.symmetry import fill_symmetries
 from models.embedder import Embedder
 from render.cameras import angular_error_deg
 
@@ -69,6 +72,7 @@ def run_evaluation(targets: list[EvalTarget], n_queries: int, seed: int, panoram
                                     for name in SET_NAMES} for label, estimate in (baselines or {}).items()}
     (artefacts_dir / "evaluation_results.json").write_text(json.dumps(results, indent=1, default=str))
     plot_errors(results, artefacts_dir / "evaluation_errors.png")
+    error_bars.plot_reliability(results, SET_NAMES, artefacts_dir / "evaluation_reliability.png")
     out_md.write_text(markdown(results))
     return results
 
@@ -142,7 +146,9 @@ def _images(split: EvaluationSplit, collection: Collection, panoramas_dir: Path,
 
 def _evaluate_target(target: EvalTarget, split: EvaluationSplit, images: dict[str, np.ndarray]) -> dict:
     # The seat-kind classifier must not learn the held-out models, as if they were not in the catalogue.
-    searcher = Searcher(target.collection, target.embedder, kind_holdouts=split.heldout_models)
+    searcher = Searcher(target.collection, target.embedder, kind_holdouts=split.heldout_models,
+                        calibration=shipped_calibration(target.collection.manifest))
+    fill_symmetries(target.collection.store, searcher.symmetries)  # an index made before detection
     started = time.perf_counter()
     outcomes = evaluate_sets(searcher, split.sets, images, target.label)
     if target.refiner is not None:
@@ -224,6 +230,7 @@ def markdown(results: dict) -> str:
     lines += [f"- {label}: {_describe(t)}" for label, t in results["targets"].items()] + [""]
     for name in SET_NAMES:
         lines += [f"### {SET_TITLES[name]}", "", _table(results, name), ""]
+    lines += error_bars.section(results, SET_NAMES)
     lines += _baseline_notes(results) + _targets_table(results)
     lines += ["Seed reference (mean angular error on rendered test views): "
               + "; ".join(f"{k}: {v:.2f} deg" for k, v in results["reference_mean_error_deg"].items()), ""]

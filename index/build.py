@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from index.collection import Collection, ViewConfig
 from index.store import LABEL_FIELDS, ModelRecord
+from index.symmetry import Symmetry, scene_symmetry
 from index.views import EmbeddedViews, embed_views
 from models.embedder import Embedder
 from render.cameras import sphere_cameras
@@ -218,19 +219,23 @@ def _store_views(collection: Collection, source: ModelSource, file_hash: str, vi
         log.warning("%s: %s", source.model_id, views.error)
         return
     folder = collection.views_dir(source.model_id) / file_hash[:16]
-    image_paths = _save_views(collection, source, folder, views.images)
+    image_paths, symmetry = _save_views(collection, source, folder, views.images)
     existed = collection.store.file_hash(source.model_id) is not None
-    collection.put_model(_record(source, file_hash, collection, folder), views.cameras, views.embeddings,
-                         image_paths)
+    record = _record(source, file_hash, collection, folder)
+    if symmetry is not None:
+        record.extra["symmetry"] = symmetry.to_dict()
+    collection.put_model(record, views.cameras, views.embeddings, image_paths)
     _keep_only(folder)
     (report.updated if existed else report.added).append(source.model_id)
     report.views += len(views.images)
 
 
-def _save_views(collection: Collection, source: ModelSource, folder: Path, rgb: np.ndarray) -> list[str]:
+def _save_views(collection: Collection, source: ModelSource, folder: Path, rgb: np.ndarray,
+                ) -> tuple[list[str], Symmetry | None]:
     """Writes folder/NNNN.jpg and folder/model.glb (the normalised mesh, for the 3D viewer); folder is
     per content hash, so the views of the stored version stay intact until the new one commits.
-    Returns the image paths relative to the collection root."""
+    Returns the image paths relative to the collection root and the mesh's symmetry (index.symmetry;
+    None if the mesh could not be loaded here)."""
     shutil.rmtree(folder, ignore_errors=True)  # debris of an interrupted run: start clean
     folder.mkdir(parents=True)
     paths = []
@@ -238,8 +243,7 @@ def _save_views(collection: Collection, source: ModelSource, folder: Path, rgb: 
         path = folder / f"{i:04d}.jpg"
         Image.fromarray(image).save(path, quality=88)
         paths.append(str(path.relative_to(collection.root)))
-    _export_glb(source, folder / "model.glb")
-    return paths
+    return paths, _export_glb(source, folder / "model.glb")
 
 
 def _keep_only(folder: Path) -> None:
@@ -270,12 +274,15 @@ def sweep_views(collection: Collection) -> int:
     return removed
 
 
-def _export_glb(source: ModelSource, path: Path) -> None:
+def _export_glb(source: ModelSource, path: Path) -> Symmetry | None:
+    """Writes the normalised mesh as GLB and returns its symmetry (both from one load of the mesh)."""
     try:
         scene = load_scene(Path(source.path), source.rotation, source.size)
         path.write_bytes(scene.export(file_type="glb"))
+        return scene_symmetry(scene)
     except Exception as exc:  # display-only artefact: never fail indexing because of it
         log.warning("%s: no GLB for the 3D viewer (%s)", source.model_id, exc)
+        return None
 
 
 def _record(source: ModelSource, file_hash: str, collection: Collection, folder: Path) -> ModelRecord:

@@ -20,10 +20,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 
-from index.store import MetadataStore, ModelRecord
+from index.store import MetadataStore, ModelRecord, ViewTable
 from index.vectors import VectorIndex, VectorIndexError
 from models.embedder import EmbedderInfo
 
@@ -47,6 +46,15 @@ class ViewConfig:
     polar_max_deg: float = 90.0
     seed: int = 0
     yfov_deg: float = 35.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent state of a collection: its views (ordered by id), models by id, vector index."""
+
+    views: ViewTable
+    models: dict[str, ModelRecord]
+    vectors: VectorIndex
 
 
 class Collection:
@@ -78,8 +86,10 @@ class Collection:
         return collection
 
     @classmethod
-    def open(cls, root: Path) -> Collection:
-        """Open and verify: the FAISS index is rebuilt from the store if their view ids disagree."""
+    def open(cls, root: Path, holding_lock: bool = False) -> Collection:
+        """Open and verify: the FAISS index is rebuilt from the store if their view ids disagree, and
+        written back only under the index's write lock (holding_lock: the caller holds it), so that a
+        reader never overwrites what a writing process is about to save."""
         root = Path(root)
         manifest = _read_manifest(root)
         if manifest.get("counts", {}).get("views") and not (root / "metadata.sqlite").exists():
@@ -87,7 +97,7 @@ class Collection:
             raise CollectionError(f"index at {root} lost its metadata.sqlite: restore it or rebuild the index")
         store = MetadataStore(root / "metadata.sqlite")
         dim, factory = int(manifest["embedder"]["dim"]), manifest["faiss_factory"]
-        vectors = _load_or_rebuild(root / "vectors.faiss", store, dim, factory)
+        vectors = _load_or_rebuild(root / "vectors.faiss", store, dim, factory, holding_lock)
         return cls(root, store, vectors, manifest)
 
     @staticmethod
@@ -97,9 +107,9 @@ class Collection:
 
     @classmethod
     def open_or_create(cls, root: Path, embedder: EmbedderInfo, views: ViewConfig, factory: str,
-                       versions: dict | None = None) -> Collection:
+                       versions: dict | None = None, holding_lock: bool = False) -> Collection:
         if (Path(root) / "manifest.json").exists():
-            collection = cls.open(root)
+            collection = cls.open(root, holding_lock)
             collection.check_embedder(embedder)
             return collection
         return cls.create(root, embedder, views, factory, versions)
@@ -123,6 +133,17 @@ class Collection:
                 f"index at {self.root} was built with {have['name']}/{have['layer']} ({have['dim']}-d, "
                 f"weights: {have['weights']}); the configured embedder is {info.name}/{info.layer} "
                 f"({info.dim}-d, weights: {info.weights}): rebuild the index or configure the same embedder")
+
+    def snapshot(self) -> Snapshot:
+        """Views, models and vectors that agree, read in one SQLite read transaction: another process
+        may commit between this collection's loading of vectors.faiss and now (e.g. `index remove`),
+        and then the vectors are rebuilt in memory from the snapshot's embeddings."""
+        with self.store.read_snapshot():
+            views = self.store.view_table()
+            models = {m.model_id: m for m in self.store.list_models()}
+            same = np.array_equal(self.vectors.ids(), views.ids)
+            vectors = self.vectors if same else _rebuild(self.store, self.vectors.dim, self.vectors.factory)
+        return Snapshot(views, models, vectors)
 
     def views_dir(self, model_id: str) -> Path:
         return self.root / "views" / safe_name(model_id)
@@ -180,25 +201,34 @@ class Collection:
         }
 
 
-def _load_or_rebuild(path: Path, store: MetadataStore, dim: int, factory: str) -> VectorIndex:
+def _load_or_rebuild(path: Path, store: MetadataStore, dim: int, factory: str, holding_lock: bool,
+                     ) -> VectorIndex:
     if path.exists():
         try:
             vectors = VectorIndex.load(path, factory)
-            if vectors.dim == dim and _same_ids(vectors, store):
+            if vectors.dim == dim and np.array_equal(vectors.ids(), store.view_table().ids):
                 return vectors
         except VectorIndexError as exc:
             log.warning("%s", exc)
     log.warning("FAISS index %s disagrees with the metadata store: rebuilding it from the store", path)
     vectors = _rebuild(store, dim, factory)
-    vectors.save(path)
+    if holding_lock:
+        vectors.save(path)
+    else:
+        _save_unless_locked(vectors, path)
     return vectors
 
 
-def _same_ids(vectors: VectorIndex, store: MetadataStore) -> bool:
-    if vectors.ntotal != store.count_views():
-        return False
-    stored = faiss.vector_to_array(vectors._index.id_map)
-    return bool(np.array_equal(np.sort(stored), store.view_table().ids))
+def _save_unless_locked(vectors: VectorIndex, path: Path) -> None:
+    """Save under the write lock; skip it while a writer holds the lock (it saves its own) or where the
+    index cannot be written (a read-only mount): the rebuilt index still serves from memory."""
+    from index.lock import IndexLockedError, index_write_lock  # index.lock imports this module
+
+    try:
+        with index_write_lock(path.parent):
+            vectors.save(path)
+    except (IndexLockedError, OSError) as exc:
+        log.info("FAISS index %s repaired in memory only: %s", path, exc)
 
 
 def _rebuild(store: MetadataStore, dim: int, factory: str) -> VectorIndex:

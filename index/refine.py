@@ -8,13 +8,14 @@ The cost is fixed (rounds x (ring + 1) renders and embeddings per query), so the
 from __future__ import annotations
 
 import dataclasses
+import queue
 import threading
 from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
 
-from index.search import ModelMatch, Searcher
+from index.search import ModelMatch, Searcher, true_errors
 from index.store import ModelRecord
 from render.backgrounds import composite
 from render.cameras import angular_error_deg, camera_to_angles
@@ -66,6 +67,14 @@ def refine_camera(session: RenderSession, searcher: Searcher, record: ModelRecor
                   camera: np.ndarray, radii_deg: tuple[float, ...] = (8.0, 4.0), ring: int = 6) -> np.ndarray:
     """The camera (3,) whose render of `record` best matches the query embedding (d,) float32,
     searched around `camera` (3,) one ring per radius. Falls back to `camera` if rendering fails."""
+    return search_rings(session, searcher, record, query, camera, radii_deg, ring)[0]
+
+
+def search_rings(session: RenderSession, searcher: Searcher, record: ModelRecord, query: np.ndarray,
+                 camera: np.ndarray, radii_deg: tuple[float, ...] = (8.0, 4.0), ring: int = 6,
+                 ) -> tuple[np.ndarray, str | None]:
+    """As refine_camera, and why it stopped early: (camera (3,), None) or (the camera reached so far,
+    the render error)."""
     best = np.asarray(camera, dtype=np.float64)
     size_px = searcher.collection.view_config.size_px
     extra = record.extra or {}
@@ -74,35 +83,67 @@ def refine_camera(session: RenderSession, searcher: Searcher, record: ModelRecor
         result = session.render(RenderJob(record.model_id, record.file_path, extra.get("rotation"),
                                           extra.get("size"), cameras, size_px))
         if result.error is not None:
-            return best
+            return best, result.error
         similarities = searcher.embed(composite(result.images, WHITE)) @ query
         best = cameras[int(np.argmax(similarities))]
-    return best
+    return best, None
+
+
+MOVED_DEG = 0.5  # a refined camera closer than this to the estimate counts as not moved
 
 
 class MatchRefiner:
-    """Refines one match's pose for the service: one render worker (started on first use) kept alive
-    between requests, used by one request at a time; close() at shutdown."""
+    """Refines one match's pose for the service with a pool of `workers` render sessions (each one
+    render worker, started on first use, kept alive between requests). At most `max_waiting` requests
+    wait for a session; more are answered at once, unrefined, so a burst of refine requests never holds
+    the threads ordinary searches need. close() at shutdown."""
 
-    def __init__(self, radii_deg: tuple[float, ...] = (8.0, 4.0), ring: int = 6) -> None:
+    def __init__(self, radii_deg: tuple[float, ...] = (8.0, 4.0), ring: int = 6, workers: int = 1,
+                 max_waiting: int = 2) -> None:
+        if workers < 1 or max_waiting < 0:
+            raise ValueError("a refiner needs at least one worker and a non-negative queue")
         self.radii_deg, self.ring = radii_deg, ring
-        self._session = RenderSession()
-        self._lock = threading.Lock()
+        self._sessions: list[RenderSession] = [RenderSession() for _ in range(workers)]
+        self._idle: queue.Queue[RenderSession] = queue.Queue()
+        for session in self._sessions:
+            self._idle.put(session)
+        self._admission = threading.BoundedSemaphore(workers + max_waiting)
 
     def refine(self, searcher: Searcher, match: ModelMatch, query: np.ndarray,
                true_camera: np.ndarray | None = None) -> ModelMatch:
-        """match with its pose refined against the query's vector (d,) float32 (the photo's embedding);
-        the expected error becomes at most the last ring radius (the resolution of the final step)."""
-        with self._lock:
-            camera = refine_camera(self._session, searcher, match.record, query, match.pose.camera,
-                                   self.radii_deg, self.ring)
+        """match with its pose refined against the query's vector (d,) float32 (the photo's embedding).
+        `refined` is True only when the camera moved; `refine_status` says what happened; a moved pose
+        gets the calibration's refined error bar when there is one, else keeps its error bar."""
+        if not self._admission.acquire(blocking=False):
+            return dataclasses.replace(match, refine_status="busy: too many refine requests, not refined")
+        try:
+            session = self._idle.get()
+            try:
+                camera, failure = search_rings(session, searcher, match.record, query, match.pose.camera,
+                                               self.radii_deg, self.ring)
+            finally:
+                self._idle.put(session)
+        finally:
+            self._admission.release()
+        return self._outcome(searcher, match, camera, failure, true_camera)
+
+    def _outcome(self, searcher: Searcher, match: ModelMatch, camera: np.ndarray, failure: str | None,
+                 true_camera: np.ndarray | None) -> ModelMatch:
+        if failure is not None:
+            return dataclasses.replace(match, refine_status=f"render failed, not refined: {failure}")
+        moved = float(angular_error_deg(match.pose.camera, camera))
+        if moved < MOVED_DEG:
+            return dataclasses.replace(match, refine_status="unchanged: the estimate matched best")
         polar, azimuth = camera_to_angles(camera[None])
         pose = dataclasses.replace(match.pose, camera=camera, polar_deg=float(polar[0]),
-                                   azimuth_deg=float(azimuth[0]),
-                                   expected_error_deg=min(match.pose.expected_error_deg, self.radii_deg[-1]))
-        error = None if true_camera is None else float(angular_error_deg(true_camera, camera))
-        return dataclasses.replace(match, pose=pose, angular_error_deg=error, refined=True)
+                                   azimuth_deg=float(azimuth[0]))
+        if searcher.calibration is not None:
+            pose = searcher.calibration.apply(pose, match.score, match.score_gap, searcher.view_spacing_deg,
+                                              refined=True)
+        error, symmetric = true_errors(true_camera, camera, match.symmetry)
+        return dataclasses.replace(match, pose=pose, angular_error_deg=error, symmetric_error_deg=symmetric,
+                                   refined=True, refine_status=f"moved {moved:.1f} deg")
 
     def close(self) -> None:
-        with self._lock:
-            self._session.close()
+        for session in self._sessions:
+            session.close()

@@ -16,10 +16,12 @@ from typing import Protocol
 
 import numpy as np
 
+from index.calibration import PoseCalibration
 from index.collection import Collection
 from index.kinds import KindClassifier, collection_kind_classifier
 from index.pose import PoseEstimate, estimate_pose, view_spacing_deg
 from index.store import ModelRecord
+from index.symmetry import NO_SYMMETRY, Symmetry, record_symmetry, symmetric_angular_error_deg
 from index.vectors import VectorIndex
 from models.embedder import Embedder
 from render.cameras import angular_error_deg
@@ -31,10 +33,14 @@ class ModelMatch:
 
     record: ModelRecord
     score: float
-    pose: PoseEstimate
+    pose: PoseEstimate | None  # None only for models past top_k that just vote for the seat kind
     best_view_id: int
     angular_error_deg: float | None
-    refined: bool = False  # pose refined by render-and-compare (index.refine)
+    refined: bool = False  # pose moved by render-and-compare (index.refine)
+    symmetry: Symmetry | None = None  # None: not detected yet for this model
+    refine_status: str | None = None  # what refinement did, when it was asked for
+    score_gap: float = 0.0  # score minus the next model's (a calibration feature)
+    symmetric_error_deg: float | None = None  # minimum over the cameras equivalent by symmetry
 
 
 @dataclass(frozen=True)
@@ -58,19 +64,23 @@ class Searcher:
     """Holds an embedder, a snapshot of a collection's views and its seat-kind classifier; `search` is
     thread-safe. neighbours: how the index is searched (default: directly, one call per search).
     kind_holdouts: models the classifier must not learn from (the evaluation's held-out models);
-    kind_vote_weight: the retrieval vote's share of the seat-kind probabilities (1: vote only, no fit)."""
+    kind_vote_weight: the retrieval vote's share of the seat-kind probabilities (1: vote only, no fit);
+    calibration: turns each answer's pose features into a calibrated expected error (None: the spread)."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
                  category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None,
-                 kind_holdouts: Iterable[str] = (), kind_vote_weight: float = KIND_VOTE_WEIGHT) -> None:
+                 kind_holdouts: Iterable[str] = (), kind_vote_weight: float = KIND_VOTE_WEIGHT,
+                 calibration: PoseCalibration | None = None) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
         self.neighbours = neighbours
         self.min_views = min_views
         self.category_temperature = category_temperature
-        self.views = collection.store.view_table()
-        self.models = {m.model_id: m for m in collection.store.list_models()}
+        snapshot = collection.snapshot()  # never another process's half-applied change (see there)
+        self.views, self.models, self.vectors = snapshot.views, snapshot.models, snapshot.vectors
+        self.symmetries = {m: record_symmetry(r) for m, r in self.models.items()}
+        self.calibration = calibration
         self.kinds = sorted({m.seat_kind for m in self.models.values() if m.seat_kind})
         self.view_spacing_deg = _typical_spacing(self.views.cameras, self.views.model_ids)
         self.kind_vote_weight = kind_vote_weight
@@ -91,13 +101,29 @@ class Searcher:
         """queries (q, d) float32 unit rows. Returns one answer per query."""
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
-        k = max(self.min_views, top_k * 32)
-        if self.neighbours is None:
-            sims, ids = self.collection.vectors.search(queries, k)
-        else:
-            sims, ids = self.neighbours.search(self.collection.vectors, queries, k)
+        sims, ids = self._nearest(queries, top_k)
         classified = self.classify(queries)
         return [self._answer(s, i, c, top_k, true_camera) for s, i, c in zip(sims, ids, classified)]
+
+    def _nearest(self, queries: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Enough nearest views to rank min(top_k, models) models: (q, k) similarities and ids (-1 =
+        none). k starts at max(min_views, 32 top_k) and grows 4x while a query's views hold fewer."""
+        wanted = min(top_k, len(self.models))
+        k = max(self.min_views, top_k * 32)
+        sims, ids = self._search(queries, k)
+        while k < self.vectors.ntotal and any(self._model_count(row) < wanted for row in ids):
+            k *= 4
+            sims, ids = self._search(queries, k)
+        return sims, ids
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.neighbours is None:
+            return self.vectors.search(queries, k)
+        return self.neighbours.search(self.vectors, queries, k)
+
+    def _model_count(self, ids: np.ndarray) -> int:
+        """How many models the view ids (k,) int64 (-1 = none) belong to."""
+        return len(set(self.views.model_ids[np.searchsorted(self.views.ids, ids[ids >= 0])]))
 
     def classify(self, queries: np.ndarray) -> list[dict[str, float]]:
         """The seat-kind classifier's probabilities per query, queries (q, d) float32 unit rows; empty
@@ -113,15 +139,28 @@ class Searcher:
         sims = sims[ids >= 0]
         model_ids = self.views.model_ids[rows]
         order = list(dict.fromkeys(model_ids))  # models by their best view, best first
-        matches = [self._match(m, rows[model_ids == m], sims[model_ids == m], true_camera) for m in order]
+        scores = [float(sims[model_ids == m][0]) for m in order] + [0.0]
+        matches = [self._match(m, rows[model_ids == m], sims[model_ids == m], true_camera,
+                               scores[i] - scores[i + 1]) if i < top_k else self._voter(m, scores[i])
+                   for i, m in enumerate(order)]
         return SearchAnswer(self.seat_kinds(matches, classified), matches[:top_k])
 
+    def _voter(self, model_id: str, score: float) -> ModelMatch:
+        """A model beyond top_k: it only votes for the seat kind, so its pose is not estimated."""
+        return ModelMatch(self.models[model_id], float(np.clip(score, 0.0, 1.0)), None, -1, None)
+
     def _match(self, model_id: str, rows: np.ndarray, sims: np.ndarray, true_camera: np.ndarray | None,
-               ) -> ModelMatch:
-        pose = estimate_pose(self.views.cameras[rows], sims, self.view_spacing_deg)
-        error = None if true_camera is None else float(angular_error_deg(true_camera, pose.camera))
+               score_gap: float = 0.0) -> ModelMatch:
+        """score_gap: this model's score minus the next model's (a calibration feature)."""
+        symmetry = self.symmetries.get(model_id)
+        pose = estimate_pose(self.views.cameras[rows], sims, self.view_spacing_deg, symmetry or NO_SYMMETRY)
+        if self.calibration is not None:
+            pose = self.calibration.apply(pose, float(np.clip(sims[0], 0.0, 1.0)), score_gap,
+                                          self.view_spacing_deg)
+        error, symmetric = true_errors(true_camera, pose.camera, symmetry)
         return ModelMatch(self.models[model_id], float(np.clip(sims[0], 0.0, 1.0)), pose,
-                          int(self.views.ids[rows[0]]), error)
+                          int(self.views.ids[rows[0]]), error, symmetry=symmetry, score_gap=score_gap,
+                          symmetric_error_deg=symmetric)
 
     def seat_kinds(self, matches: list[ModelMatch], classified: dict[str, float]) -> list[tuple[str, float]]:
         """(seat kind, probability) most probable first, summing to 1 (empty if neither part answers):
@@ -147,6 +186,16 @@ class Searcher:
         for match, weight in zip(voters, weights / weights.sum()):
             totals[match.record.seat_kind] = totals.get(match.record.seat_kind, 0.0) + float(weight)
         return totals
+
+
+def true_errors(true_camera: np.ndarray | None, camera: np.ndarray, symmetry: Symmetry | None,
+                ) -> tuple[float | None, float | None]:
+    """(plain, symmetric) angular errors in degrees of `camera` (3,) against the true camera (3,), or
+    (None, None) without one; the symmetric one is None while the model's symmetry is unknown."""
+    if true_camera is None:
+        return None, None
+    plain = float(angular_error_deg(true_camera, camera))
+    return plain, None if symmetry is None else symmetric_angular_error_deg(true_camera, camera, symmetry)
 
 
 def _typical_spacing(cameras: np.ndarray, model_ids: np.ndarray) -> float:

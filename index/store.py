@@ -112,6 +112,17 @@ class MetadataStore:
                 raise
             self._db.execute("COMMIT")
 
+    @contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Reads inside the block see one committed state (a WAL read transaction), whatever other
+        processes commit meanwhile; other threads' use of this store waits until the block ends."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._db.execute("COMMIT")
+
     # -- models ---------------------------------------------------------------------------------
 
     def put_model(self, record: ModelRecord, cameras: np.ndarray, embeddings: np.ndarray,
@@ -146,6 +157,15 @@ class MetadataStore:
         with self.transaction() as db:
             db.execute(f"UPDATE models SET {', '.join(f'{k} = ?' for k in labels)} WHERE model_id = ?",
                        (*labels.values(), model_id))
+
+    def update_extra(self, model_id: str, values: dict) -> None:
+        """Merge `values` into a model's extra metadata (e.g. a symmetry detected after indexing)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT extra FROM models WHERE model_id = ?", (model_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no model with id {model_id!r}")
+            extra = {**json.loads(row[0] or "{}"), **values}
+            db.execute("UPDATE models SET extra = ? WHERE model_id = ?", (json.dumps(extra), model_id))
 
     @staticmethod
     def _insert_view(db: sqlite3.Connection, model_id: str, camera: np.ndarray, embedding: np.ndarray,

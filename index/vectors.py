@@ -79,6 +79,25 @@ class VectorIndex:
     def is_trained(self) -> bool:
         return bool(self._index.is_trained)
 
+    def tune(self, ef_search: int, nprobe: int) -> str:
+        """Set the search-time knobs: HNSW efSearch (FAISS explores max(efSearch, k) candidates), IVF
+        nprobe (lists visited); nothing for Flat. Returns what was set, e.g. "efSearch=64", or ""."""
+        base = faiss.downcast_index(self._index.index)
+        with self._lock.writing():
+            if isinstance(base, faiss.IndexHNSW):
+                base.hnsw.efSearch = ef_search
+                return f"efSearch={ef_search}"
+            try:
+                faiss.extract_index_ivf(base).nprobe = nprobe
+            except RuntimeError:  # neither HNSW nor IVF: nothing to tune
+                return ""
+            return f"nprobe={nprobe}"
+
+    def ids(self) -> np.ndarray:
+        """The ids held, (ntotal,) int64, sorted."""
+        with self._lock.reading():
+            return np.sort(faiss.vector_to_array(self._index.id_map))
+
     def train(self, vectors: np.ndarray) -> None:
         """Train quantisers (IVF/PQ factories); a no-op for Flat/HNSW. vectors (n, dim) float32."""
         with self._lock.writing():

@@ -56,3 +56,27 @@ def make_sofa() -> trimesh.Trimesh:
         _box((0.15, 0.25, 0.7), (-0.725, 0.475, 0), GREY),
         _box((0.15, 0.25, 0.7), (0.725, 0.475, 0), GREY),
     ])
+
+
+def make_square_box() -> trimesh.Trimesh:
+    """A square-footprint block (0.6 x 0.4 x 0.6): C4 about the up axis and both mirrors."""
+    return _box((0.6, 0.4, 0.6), (0, 0.2, 0), GREY)
+
+
+def make_round_stool() -> trimesh.Trimesh:
+    """A round seat on a round column: rotationally symmetric for every angle about the up axis."""
+    seat = trimesh.creation.cylinder(radius=0.25, height=0.06, sections=64)
+    column = trimesh.creation.cylinder(radius=0.04, height=0.6, sections=64)
+    base = trimesh.creation.cylinder(radius=0.18, height=0.03, sections=64)
+    upright = trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0])
+    for part, y in ((seat, 0.63), (column, 0.3), (base, 0.015)):
+        part.apply_transform(upright)
+        part.apply_translation((0, y, 0))
+        part.visual.face_colors = [*ORANGE, 255]
+    return trimesh.util.concatenate([seat, column, base])
+
+
+def make_asymmetric_chair() -> trimesh.Trimesh:
+    """The box chair with one arm rest on its right (+X) side only: no symmetry about the up axis."""
+    arm = _box((0.05, 0.25, 0.45), (0.25, 0.62, 0.0), GREY)
+    return trimesh.util.concatenate([make_box_chair(), arm])

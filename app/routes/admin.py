@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Request, UploadFile, status
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import bootstrap
 from app.deps import ServicesDep, reload_services
@@ -21,12 +23,35 @@ from app.schemas import ErrorResponse, ModelInfo
 ERRORS = {s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 409)}
 
 
-def require_api_key(services: ServicesDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
-    expected = services.settings.api_key
+def check_api_key(expected: str | None, given: bytes | None) -> None:
+    """Raise 403 while no key is configured, 401 unless `given` (the raw header bytes) is the key.
+    Bytes, not str: compare_digest refuses non-ASCII strings, and a client may send any bytes."""
     if not expected:
         raise HTTPException(403, "index changes over HTTP are disabled: set PHOTO2CAD_API_KEY to enable them")
-    if x_api_key is None or not secrets.compare_digest(x_api_key, expected):
+    if given is None or not secrets.compare_digest(given, expected.encode()):
         raise HTTPException(401, "missing or wrong X-API-Key header")
+
+
+def require_api_key(services: ServicesDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    # Starlette decodes header bytes as latin-1: encoding back gives the bytes the client sent.
+    check_api_key(services.settings.api_key, None if x_api_key is None else x_api_key.encode("latin-1"))
+
+
+class ApiKeyGate:
+    """ASGI middleware checking the key of /api/admin requests before anything reads their body
+    (FastAPI parses an upload before it runs the route's dependencies)."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/admin/"):
+            try:
+                check_api_key(self.api_key, dict(scope["headers"]).get(b"x-api-key"))
+            except HTTPException as exc:
+                return await JSONResponse({"detail": exc.detail}, exc.status_code)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 # Under /api/admin rather than beside GET /api/models/{id}: ids may contain '/', so sharing those paths
@@ -46,10 +71,11 @@ def _save_upload(upload: UploadFile, folder: Path) -> Path:
 
 
 def _upload_dir(settings, file_path: str) -> Path | None:
-    """The uploads/<uuid> folder holding a model's source file, if it was uploaded through the API."""
-    path = Path(file_path) if Path(file_path).is_absolute() else settings.resolved_index_dir / file_path
-    uploads = settings.resolved_index_dir / "uploads"
-    return path.parent if path.parent.parent == uploads else None
+    """The uploads/<uuid> folder holding a model's source file, if it was uploaded through the API.
+    Both sides resolved: stored paths are absolute and real, the index path may be relative or a link."""
+    index_dir = settings.resolved_index_dir.resolve()
+    path = (index_dir / file_path).resolve()  # an absolute file_path replaces index_dir
+    return path.parent if path.parent.parent == index_dir / "uploads" else None
 
 
 def _drop_upload(settings, file_path: str) -> None:
@@ -82,7 +108,7 @@ def add_model(request: Request, services: ServicesDep,
             raise HTTPException(400, f"{report.failed[0][0]}: {report.failed[0][1]}")
         fresh = reload_services(request.app)
         record = fresh.searcher.models[target]
-        if _upload_dir(settings, record.file_path) != path.parent:  # unchanged file: this copy is unused
+        if _upload_dir(settings, record.file_path) != path.parent.resolve():  # unchanged: this copy is unused
             shutil.rmtree(path.parent, ignore_errors=True)
         elif previous is not None:  # replaced: the previous upload is unused
             _drop_upload(settings, previous.file_path)
@@ -106,4 +132,4 @@ def reload(request: Request) -> dict:
     """Pick up changes made on disk by `photo2cad index add/remove` while the service runs."""
     with request.app.state.write_lock:
         fresh = reload_services(request.app)
-    return {"models": len(fresh.searcher.models), "views": fresh.collection.vectors.ntotal}
+    return {"models": len(fresh.searcher.models), "views": fresh.searcher.vectors.ntotal}

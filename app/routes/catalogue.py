@@ -42,7 +42,9 @@ def _file(path: Path | None, what: str, media_type: str | None = None) -> FileRe
 @router.get("/models", response_model=ModelList)
 def list_models(services: ServicesDep) -> ModelList:
     counts = services.collection.store.view_counts()
-    models = [model_info(r, counts.get(r.model_id, 0)) for r in services.searcher.models.values()]
+    symmetries = services.searcher.symmetries
+    models = [model_info(r, counts.get(r.model_id, 0), symmetries.get(r.model_id))
+              for r in services.searcher.models.values()]
     return ModelList(count=len(models), models=models)
 
 
@@ -80,4 +82,5 @@ def get_view(services: ServicesDep, view_id: ViewId) -> FileResponse:
 @router.get("/models/{model_id:path}", response_model=ModelInfo, responses=NOT_FOUND)
 def get_model(services: ServicesDep, model_id: str) -> ModelInfo:
     record = _record(services.searcher, model_id)
-    return model_info(record, len(services.collection.store.view_ids(model_id)))
+    return model_info(record, len(services.collection.store.view_ids(model_id)),
+                      services.searcher.symmetries.get(model_id))

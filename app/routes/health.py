@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api", tags=["health"])
 def health(services: ServicesDep) -> Health:
     manifest = services.collection.manifest
     index = {"path": str(services.collection.root), "models": len(services.searcher.models),
-             "views": services.collection.vectors.ntotal, "faiss_factory": manifest["faiss_factory"],
+             "views": services.searcher.vectors.ntotal, "faiss_factory": manifest["faiss_factory"],
              "view_spacing_deg": round(services.searcher.view_spacing_deg, 2),
              "views_config": manifest["views"], "created_at": manifest.get("created_at")}
     return Health(status="ok", embedder=asdict(services.embedder.info), index=index,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import socket
 import threading
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from PIL import Image
 from app.main import create_app
 from render.cameras import angles_to_camera
 from tests.conftest import held_index_lock, render_rgb
+from tests.servers import serving
 
 KEY = {"X-API-Key": "s3cret"}
 
@@ -122,3 +124,45 @@ def test_writes_are_409_while_a_cli_run_holds_the_index_lock(writable, tiny_cad_
         assert writable.get("/api/models").json()["count"] == 3
     assert writable.delete("/api/admin/models/test%23sofa", headers=KEY).status_code == 204  # holder killed
     assert writable.get("/api/models").json()["count"] == 2
+
+
+@pytest.mark.parametrize("through", ["relative", "symlink"])
+def test_an_upload_keeps_its_source_when_the_index_path_is_relative_or_a_symlink(
+        tiny_index_settings, tiny_embedder, tiny_cad_dir, tmp_path, monkeypatch, through):
+    shutil.copytree(tiny_index_settings.resolved_index_dir, tmp_path / "idx")
+    monkeypatch.chdir(tmp_path)
+    if through == "symlink":
+        (tmp_path / "link").symlink_to(tmp_path / "idx")
+    index_dir = Path("idx") if through == "relative" else tmp_path / "link"
+    settings = tiny_index_settings.model_copy(update={"index_dir": index_dir, "api_key": "s3cret"})
+    glb = (tiny_cad_dir / "box_chair.glb").read_bytes()
+    with TestClient(create_app(settings, tiny_embedder)) as client:
+        def post(body: bytes):
+            return client.post("/api/admin/models", headers=KEY, files={"file": ("own.glb", body)})
+
+        assert post(glb).status_code == 201
+        source = client.get("/api/models/own/source")
+        assert source.status_code == 200 and source.content == glb
+        sofa = (tiny_cad_dir / "sofa.glb").read_bytes()
+        assert post(sofa).status_code == 201  # replaced: the first upload's folder is cleaned
+        assert client.get("/api/models/own/source").content == sofa
+        assert len(list((tmp_path / "idx" / "uploads").iterdir())) == 1
+        assert client.delete("/api/admin/models/own", headers=KEY).status_code == 204
+        assert not list((tmp_path / "idx" / "uploads").iterdir())
+
+
+def test_a_non_ascii_key_is_401(writable):
+    response = writable.post("/api/admin/reload", headers={"X-API-Key": "sécret".encode()})
+    assert response.status_code == 401, response.text
+
+
+def test_a_wrong_key_is_refused_before_the_upload_is_read(writable):
+    """Real HTTP: the server answers 401 after the headers, while the client has sent one byte of a
+    10 MB body; before that fix it read the whole body first and this read timed out."""
+    with serving(writable.app) as url:
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.sendall(b"POST /api/admin/models HTTP/1.1\r\nHost: x\r\nX-API-Key: wrong\r\n"
+                         b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n-")
+            answer = sock.recv(4096).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 401"), answer

@@ -6,20 +6,18 @@ from __future__ import annotations
 import base64
 import io
 import json
-import socket
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image
 
 from app.main import create_app
 from render.cameras import angles_to_camera
 from tests.conftest import render_rgb
+from tests.servers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -35,21 +33,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 @pytest.fixture(scope="module")
 def base_url(tiny_index_settings, tiny_embedder):
     """The real app on 127.0.0.1 at a free port, served by uvicorn in a background thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    app = create_app(tiny_index_settings, tiny_embedder)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(600):  # bounded wait for the lifespan (index load) to finish
-        if server.started or not thread.is_alive():
-            break
-        threading.Event().wait(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(create_app(tiny_index_settings, tiny_embedder)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from index.collection import Collection, CollectionError, ViewConfig
 from index.store import ModelRecord, StoreError
 from index.vectors import VectorIndex, VectorIndexError
 from models.embedder import EmbedderInfo
+from tests.conftest import held_index_lock
 
 from .conftest import INFO, model_vectors
 
@@ -106,3 +107,17 @@ def test_a_missing_metadata_store_is_an_error_not_an_empty_index(collection):
     with pytest.raises(CollectionError, match="lost its metadata.sqlite"):
         Collection.open(root)
     assert not (root / "metadata.sqlite").exists()
+
+
+def test_opening_repairs_a_stale_faiss_file_on_disk_only_under_the_write_lock(collection):
+    """A service (re)opening the index while `photo2cad index add/remove` writes it must not write."""
+    root = collection.root
+    VectorIndex(INFO.dim, "Flat").save(root / "vectors.faiss")  # stale: no vectors
+    stale = (root / "vectors.faiss").read_bytes()
+    with held_index_lock(root):
+        opened = Collection.open(root)
+        assert opened.vectors.ntotal == collection.store.count_views()  # repaired in memory
+        assert (root / "vectors.faiss").read_bytes() == stale  # the writer's file, untouched
+        opened.close()
+    Collection.open(root).close()  # nobody writing: repaired on disk
+    assert VectorIndex.load(root / "vectors.faiss", "Flat").ntotal == collection.store.count_views()

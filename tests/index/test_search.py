@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from index.search import ModelMatch, Searcher
-from index.store import ModelRecord
+from index.store import MetadataStore, ModelRecord
 from render.cameras import angles_to_camera, angular_error_deg
 
 from .conftest import TableEmbedder, model_vectors
@@ -104,3 +104,29 @@ def test_real_tiny_index_ranks_the_right_kind_first(tiny_index_settings, tiny_em
                 assert sum(p for _, p in categories) == pytest.approx(1.0)
     finally:
         collection.close()
+
+
+@pytest.mark.parametrize("removed", ["lib#m0", "lib#m3"])  # the first and the last views by id
+def test_a_searcher_opened_while_a_cli_removes_a_model_sees_one_snapshot(collection, cameras, removed):
+    """`index remove` commits to SQLite after the service loaded vectors.faiss but before it read the
+    view table: the searcher must not map the removed model's vectors onto other models' views."""
+    other = MetadataStore(collection.root / "metadata.sqlite")  # the CLI's own connection
+    other.remove_model(removed)
+    other.close()
+    searcher = Searcher(collection, TableEmbedder({}))
+    query = _query(int(removed[-1]), angles_to_camera(55.0, 123.0))
+    answer = searcher.search_embeddings(query, top_k=3)[0]
+    assert len(answer.matches) == 3 and removed not in {m.record.model_id for m in answer.matches}
+    table = collection.store.view_table()
+    ids, vectors = (np.concatenate(parts) for parts in zip(*collection.store.embeddings()))
+    for match in answer.matches:  # its best view and score are that model's own
+        own = table.model_ids == match.record.model_id
+        best = np.argmax(vectors[own] @ query[0])
+        assert match.best_view_id == ids[own][best]
+        assert match.score == pytest.approx(float(np.clip(vectors[own][best] @ query[0], 0, 1)), abs=1e-5)
+
+
+def test_a_search_returns_top_k_models_when_the_nearest_views_hold_fewer(collection):
+    searcher = Searcher(collection, TableEmbedder({}), min_views=1)  # 4 x 32 neighbours: few models
+    answer = searcher.search_embeddings(_query(3, angles_to_camera(55.0, 123.0)), top_k=4)[0]
+    assert [m.record.model_id for m in answer.matches][:1] == ["lib#m3"] and len(answer.matches) == 4

@@ -126,16 +126,25 @@ function ensureViewer() {
   return state.viewer;
 }
 
-async function select(index) {
+/** Where the 3D view looks from: the pose (choice 0) or alternative choice - 1, and how to say it. */
+function poseChoice(result, choice) {
+  const alternative = choice > 0 ? result.pose.alternatives[choice - 1] : null;
+  if (!alternative) return { camera: result.pose.camera, title: `${result.name} at the estimated pose` };
+  const share = `${Math.round(alternative.probability * 100)} %`;
+  return { camera: alternative.camera, title: `${result.name} at an alternative pose (${alternative.side}, ${share})` };
+}
+
+async function select(index, choice = 0) {
   const result = state.results[index];
-  markSelected(ui.results, index);
+  const { camera, title } = poseChoice(result, choice);
+  markSelected(ui.results, index, choice);
   ui.viewerSection.hidden = false;
-  ui.viewerTitle.textContent = `${result.name} at the estimated pose`;
+  ui.viewerTitle.textContent = title;
   const viewer = ensureViewer();
   if (!viewer) return viewerMessage('This browser cannot show 3D (WebGL is not available).');
   viewerMessage('Loading the 3D model…');
   try {
-    await viewer.show(result.model_url, result.pose.camera);
+    await viewer.show(result.model_url, camera);
     if (state.results[index] === result) viewerMessage('');
   } catch (err) {
     viewerMessage(`Could not load the 3D model: ${err.message}`);

@@ -38,9 +38,13 @@ function figures(result) {
   const rows = [
     ['Polar', degrees(result.pose.polar_deg)],
     ['Azimuth', degrees(result.pose.azimuth_deg)],
-    ['Expected error', `±${degrees(result.expected_error_deg)}`],
+    ['Expected error', `±${degrees(result.expected_error_deg)}${result.expected_error_calibrated ? ' (68 %)' : ''}`],
   ];
+  if (result.error_90_deg !== null && result.error_90_deg !== undefined) {
+    rows.push(['90 % within', degrees(result.error_90_deg)]);
+  }
   if (result.pose_refined) rows.push(['Pose', 'refined by render-and-compare']);
+  else if (result.refine_status) rows.push(['Refinement', result.refine_status]);
   if (result.angular_error_deg !== null && result.angular_error_deg !== undefined) {
     rows.push(['Angular error', degrees(result.angular_error_deg)]);
   }
@@ -51,6 +55,45 @@ function figures(result) {
     list.append(row);
   }
   return list;
+}
+
+const SIDES = { front: 'seen from the front', back: 'seen from behind', left: 'seen from its left',
+  right: 'seen from its right' };
+
+/** The model's symmetry in words, when it makes the azimuth ambiguous (else null). */
+export function symmetryNote(symmetry) {
+  if (!symmetry?.azimuth_ambiguous) return null;
+  if (symmetry.rotation_order === 0) return 'Round about its up axis: it has no front, so its azimuth is ambiguous.';
+  const turn = 360 / symmetry.rotation_order;
+  return `Symmetric (${symmetry.label}): it looks the same every ${turn}° around, so its azimuth is ambiguous.`;
+}
+
+/**
+ * The pose choices: the headline pose and the alternative modes of the pose distribution. Each is a
+ * button; `onPick(choice)` shows the 3D view from that pose (0 = headline, i = alternatives[i - 1]).
+ */
+function poseChoices(result, onPick) {
+  const box = el('div', 'pose-choices');
+  const note = symmetryNote(result.symmetry);
+  if (note) box.append(el('p', 'symmetry-note', note));
+  const alternatives = result.pose.alternatives ?? [];
+  if (!alternatives.length || !result.model_url) return box;
+  box.append(el('p', 'pose-choices-title', 'Other possible poses'));
+  const list = el('ul', 'alternatives');
+  const choices = [{ side: 'most likely', probability: result.pose.probability ?? 1 }, ...alternatives];
+  choices.forEach((choice, i) => {
+    const button = el('button', 'pose-choice', `${i === 0 ? 'most likely' : SIDES[choice.side] ?? choice.side}: ${percent(choice.probability)}`);
+    button.type = 'button';
+    button.dataset.choice = String(i);
+    button.setAttribute('aria-pressed', 'false');
+    if (i > 0) button.title = `polar ${degrees(choice.polar_deg)}, azimuth ${degrees(choice.azimuth_deg)}`;
+    button.addEventListener('click', () => onPick(i));
+    const item = el('li');
+    item.append(button);
+    list.append(item);
+  });
+  box.append(list);
+  return box;
 }
 
 function scoreBar(score) {
@@ -93,13 +136,13 @@ function card(result, rank, onSelect) {
   const title = el('h3', 'result-name');
   title.append(el('span', 'rank', `${rank}.`), ` ${result.name}`);
   body.append(title, el('p', 'seat-kind', result.seat_kind ? kindLabel(result.seat_kind) : 'unknown kind'), scoreBar(result.score),
-    figures(result), provenance(result));
+    figures(result), poseChoices(result, (choice) => onSelect(rank - 1, choice)), provenance(result));
   if (result.model_url) {
     const button = el('button', 'show-3d', 'View in 3D');
     button.type = 'button';
     button.setAttribute('aria-pressed', 'false');
     button.setAttribute('aria-label', `View ${result.name} in 3D at its estimated pose`);
-    button.addEventListener('click', () => onSelect(rank - 1));
+    button.addEventListener('click', () => onSelect(rank - 1, 0));
     body.append(button);
   } else {
     body.append(el('p', 'no-3d muted', 'No 3D model available'));
@@ -108,15 +151,19 @@ function card(result, rank, onSelect) {
   return item;
 }
 
-/** One card per result; `onSelect(index)` is called when the user asks for a result's 3D view. */
+/** One card per result; `onSelect(index, choice)` is called when the user asks for a result's 3D view
+ * (choice 0: at its pose; i: at its alternative pose i - 1). */
 export function renderResults(list, results, onSelect) {
   list.replaceChildren(...results.map((result, i) => card(result, i + 1, onSelect)));
 }
 
-/** Mark the result shown in the viewer (or none, with index -1). */
-export function markSelected(list, index) {
+/** Mark the result shown in the viewer (or none, with index -1) and its pose choice. */
+export function markSelected(list, index, choice = 0) {
   [...list.children].forEach((item, i) => {
     item.classList.toggle('selected', i === index);
     item.querySelector('.show-3d')?.setAttribute('aria-pressed', String(i === index));
+    item.querySelectorAll('.pose-choice').forEach((button) => {
+      button.setAttribute('aria-pressed', String(i === index && Number(button.dataset.choice) === choice));
+    });
   });
 }
