@@ -33,9 +33,12 @@ ADD_BEHIND_ALTERNATIVE = """([polar, azimuth, camera]) => {
         const response = await original(...args);
         if (!String(args[0]).includes('api/search') || !response.ok) return response;
         const answer = await response.json();
-        const pose = answer.results[0].pose;
-        pose.probability = 0.7;
-        pose.alternatives = [{ polar_deg: polar, azimuth_deg: azimuth, camera, probability: 0.3, side: 'back' }];
+        // the top-level answer and, when a seat was found, the main seat's (the one the page shows)
+        for (const results of [answer.results, ...(answer.objects ?? []).slice(0, 1).map((o) => o.results)]) {
+            const pose = results[0].pose;
+            pose.probability = 0.7;
+            pose.alternatives = [{ polar_deg: polar, azimuth_deg: azimuth, camera, probability: 0.3, side: 'back' }];
+        }
         return new Response(JSON.stringify(answer), { status: 200, headers: { 'Content-Type': 'application/json' } });
     };
 }"""
