@@ -13,7 +13,7 @@ from app.deps import DetectorDep, RefinerDep, SearcherDep, SettingsDep
 from app.metrics import MetricsDep, TimedSearcher, timed_detect
 from app.presenters import classify_response, search_response
 from app.schemas import ClassifyResponse, ErrorResponse, SearchResponse
-from index.scene import PhotoAnswer, answer_seats
+from index.scene import PhotoAnswer, answer_seats, with_main_answer
 from models.photo import Photo, load_photo
 from render.cameras import angles_to_camera
 
@@ -72,11 +72,10 @@ def search(
     true_camera = _true_camera(polar, azimuth)
     k = min(top_k or settings.default_top_k, settings.max_top_k)
     photo = _answer(image, settings, searcher, detector, metrics, k, true_camera)
-    answer = photo.answer
-    if refine and answer.matches:
-        best = refiner.refine(searcher, answer.matches[0], photo.vector, true_camera)
-        answer = replace(answer, matches=[best, *answer.matches[1:]])
-    return search_response(answer, photo)
+    if refine and photo.answer.matches:
+        best = refiner.refine(searcher, photo.answer.matches[0], photo.vector, true_camera)
+        photo = with_main_answer(photo, replace(photo.answer, matches=[best, *photo.answer.matches[1:]]))
+    return search_response(photo.answer, photo)
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)

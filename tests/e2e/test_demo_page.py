@@ -199,7 +199,7 @@ def test_results_without_a_model_file_show_no_viewer(page, base_url, chair_photo
     # so the answer is fetched here rather than with route.fetch()).
     with _post_image(base_url, chair_photo.read_bytes(), "image/png") as response:
         answer = json.loads(response.read())
-    for result in answer["results"]:
+    for result in answer["results"] + [r for seat in answer["objects"] for r in seat["results"]]:
         result["model_url"] = None
     page.route("**/api/search", lambda route: route.fulfill(json=answer))
     _search(page, chair_photo)

@@ -79,10 +79,12 @@ def test_main_seat_is_big_sure_and_central():
 
 def test_square_crop_keeps_the_seat_on_white():
     image = Image.new("RGB", (100, 50), (0, 0, 0))
-    crop = square_crop(image, (0.0, 0.0, 20.0, 50.0), 64, margin=0.1)
-    assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
-    assert (crop[:, 0] == 255).all()  # left of the image: white
-    assert (crop[32, 32] == 0).all()  # the seat itself
+    crop = square_crop(image, (0.0, 0.0, 20.0, 50.0), 60, margin=0.1)  # a 60 px square
+    assert crop.shape == (60, 60, 3) and crop.dtype == np.uint8
+    assert (crop[:5] == 255).all() and (crop[-5:] == 255).all()  # above and below the image: white
+    assert (crop[6:-6] == 0).all()  # moved right to stay inside the image: no white on the left
+    whole = square_crop(image, (10.0, 10.0, 90.0, 40.0), 50, margin=0.5)  # wider than the image
+    assert (whole[:12] == 255).all() and (whole[13:37] == 0).all()  # the whole image, as square_image
 
 
 def test_the_detector_label_is_evidence_for_the_kind():
