@@ -21,6 +21,8 @@ def add_train_parser(commands, at_least, positive_float) -> None:
                        help="feature cache folder; default data_dir/training/adapter_features")
     train.add_argument("--queries", type=at_least(1), help="randomised renders per model, default 64")
     train.add_argument("--render-size", type=at_least(32), help="render side in pixels, default 160")
+    train.add_argument("--use-queries", type=at_least(1), default=None,
+                       help="train on only the first N cached renders of each model (default: all)")
     train.add_argument("--epochs", type=at_least(1), help="default 40")
     train.add_argument("--max-minutes", type=positive_float, default=None,
                        help="stop after the epoch that crosses this training time")
@@ -69,7 +71,8 @@ def train_adapter_command(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.force:
         shutil.rmtree(out, ignore_errors=True)
-    given = {"epochs": args.epochs, "seed": args.seed, "max_minutes": args.max_minutes}
+    given = {"epochs": args.epochs, "seed": args.seed, "max_minutes": args.max_minutes,
+             "queries_per_model": args.use_queries}
     config = AdapterTrainConfig(**{k: v for k, v in given.items() if v is not None})
     heldout_models, heldout_panoramas, split_seed = training_holdouts(settings, args.include_heldout)
     manifest = train_lite0_adapter(

@@ -47,10 +47,15 @@ def main() -> None:
         root = args.work / name
         shutil.rmtree(root, ignore_errors=True)
         targets[name] = (derive_adapter_index(lite0_index, root, embedder, "Flat", {}), embedder)
+    began = time.perf_counter()
+    inputs = {**images, **({f"real_{m}": real[m] for m in ("whole", "crop")} if real else {})}
+    features = {name: backbone.embed(batch) for name, batch in inputs.items()}  # once for every embedder
+    print(f"backbone features of {sum(map(len, inputs.values()))} images in {time.perf_counter() - began:.0f} s",
+          flush=True)
     results = {"split": {"seed": args.seed, "queries": args.queries, "heldout_models": split.heldout_models,
                          "test_panoramas": split.test_panoramas}, "embedders": {}}
     for name, (collection, embedder) in targets.items():
-        results["embedders"][name] = _evaluate(collection, embedder, split, images, real)
+        results["embedders"][name] = _evaluate(collection, embedder, split, features, real)
         print(json.dumps({name: _short(results["embedders"][name])}), flush=True)
     args.out.write_text(json.dumps(results, indent=1))
 
@@ -79,18 +84,18 @@ def _images(split, collection: Collection, panoramas: Path) -> dict[str, np.ndar
             "heldout_models": compose(heldout, rgba[len(render):], None)}
 
 
-def _evaluate(collection: Collection, embedder, split, images: dict, real: dict | None) -> dict:
+def _evaluate(collection: Collection, embedder, split, features: dict, real: dict | None) -> dict:
+    """Every set's figures at each confident score; features: backbone vectors per image set."""
     searcher = Searcher(collection, embedder, kind_holdouts=split.heldout_models)
-    began = time.perf_counter()
-    vectors = {name: searcher.embed(images[name]) for name in split.sets}
-    real_vectors = {mode: searcher.embed(real[mode]) for mode in ("whole", "crop")} if real else {}
-    out = {"seconds_embedding": round(time.perf_counter() - began, 1), "by_confident_score": {}}
+    adapt = getattr(embedder, "adapt", lambda x: x)
+    vectors = {name: adapt(batch) for name, batch in features.items()}
+    out = {"by_confident_score": {}}
     for score in SCORES:
         searcher.confident_score = score
         sets = {name: summarise(_outcomes(searcher, vectors[name], split.sets[name], name == "heldout_models"))
                 for name in split.sets}
         if real is not None:
-            sets["realphotos"] = _real_summary(searcher, real, real_vectors)
+            sets["realphotos"] = _real_summary(searcher, real, {m: vectors[f"real_{m}"] for m in ("whole", "crop")})
         out["by_confident_score"][str(score)] = sets
     return out
 

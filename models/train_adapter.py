@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -50,6 +50,7 @@ class AdapterTrainConfig:
     temperature: float = 0.05  # InfoNCE temperature
     loss_weights: dict = field(default_factory=lambda: {"model": 1.0, "kind": 0.5, "view": 0.5, "metric": 1.0})
     val_fraction: float = 0.1  # queries kept out of training to report retrieval accuracy
+    queries_per_model: int | None = None  # use only the first n cached queries of each model (None: all)
     seed: int = 0
     max_minutes: float | None = None  # stop after the epoch that crosses this budget
 
@@ -75,7 +76,7 @@ def train_adapter(queries: QueryFeatures, clean: CleanViews, seat_kinds: list[st
     started = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
     check_resume(out_dir, config)
-    data = _Data(queries, clean, seat_kinds, grid, config)
+    data = _Data(first_queries(queries, config.queries_per_model), clean, seat_kinds, grid, config)
     adapter = AdapterConfig(queries.model_ids, data.kinds, len(grid), queries.features.shape[1],
                             config.hidden_dim, config.embedding_dim, config.dropout, queries.input_size_px)
     keras.utils.set_random_seed(config.seed)
@@ -91,6 +92,16 @@ def train_adapter(queries: QueryFeatures, clean: CleanViews, seat_kinds: list[st
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
     return manifest
+
+
+def first_queries(queries: QueryFeatures, per_model: int | None) -> QueryFeatures:
+    """The first `per_model` queries of every model (all for None)."""
+    if per_model is None:
+        return queries
+    rank = np.arange(len(queries.model)) - np.searchsorted(queries.model, queries.model)  # model is sorted
+    keep = rank < per_model
+    return replace(queries, features=queries.features[keep], model=queries.model[keep],
+                   cameras=queries.cameras[keep])
 
 
 def is_trained(out_dir: Path) -> bool:

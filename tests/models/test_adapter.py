@@ -77,6 +77,14 @@ def test_training_lowers_the_loss_and_writes_a_manifest(tiny_features, tiny_clea
     assert is_trained(tmp_path / "adapter") and not (tmp_path / "adapter" / "checkpoint").exists()
 
 
+def test_first_queries_keeps_the_first_n_of_every_model(tiny_features) -> None:
+    queries = tiny_features[3]
+    few = train_module.first_queries(queries, 5)
+    assert np.bincount(few.model).tolist() == [5, 5, 5]
+    assert np.array_equal(few.features[5:10], queries.features[queries.model == 1][:5])
+    assert train_module.first_queries(queries, None) is queries
+
+
 def test_an_interrupted_run_resumes_after_its_last_epoch(tiny_features, tiny_clean, tiny_index_settings,
                                                          tmp_path, monkeypatch) -> None:
     out = tmp_path / "adapter"
