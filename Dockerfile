@@ -24,7 +24,9 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY models ./models
 COPY render ./render
+COPY catalogue ./catalogue
 COPY index ./index
+COPY evaluation ./evaluation
 RUN pip install --no-deps .
 
 RUN useradd --create-home --uid 10001 photo2cad \

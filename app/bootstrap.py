@@ -8,30 +8,30 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from app.settings import Settings
+from catalogue.debian import fetch_deb
+from catalogue.default import build_catalogue, source_packages, sources_named
+from catalogue.entry import CatalogueEntry
 from index.build import BuildReport, EmbedJobs, ModelSource, index_models, remove_models
-from index.catalogue import CatalogueEntry, build_catalogue
 from index.collection import Collection, CollectionError
 from index.lock import index_write_lock
 from index.sources import source_from_entry, user_sources
 from models.embedder import Embedder, EmbedderInfo
 from models.versions import installed_versions
 from models.weights import prepare_weights
-from render.debian import fetch_deb
 
 log = logging.getLogger(__name__)
-CATALOGUE_PACKAGES = ("sweethome3d", "sweethome3d-furniture")
-NONFREE_PACKAGE = "sweethome3d-furniture-nonfree"
 HDRI_PACKAGE = "blender-data"
 VERSIONED = ("photo2cad", "tensorflow-cpu", "keras", "faiss-cpu", "trimesh", "pyrender", "numpy", "pillow")
 
 
 def ensure_catalogue(settings: Settings) -> list[CatalogueEntry]:
-    """Fetch the Sweet Home 3D packages and extract their seats (cached in data_dir)."""
-    packages = CATALOGUE_PACKAGES + ((NONFREE_PACKAGE,) if settings.include_nonfree else ())
-    for package in packages:
+    """Fetch the configured sources' packages and put their seats in the catalogue dir (cached in
+    data_dir). Raises CatalogueError for an unknown source name."""
+    sources = sources_named(settings.catalogue_sources)
+    for package in source_packages(sources, include_nonfree=settings.include_nonfree):
         fetch_deb(package, settings.packages_dir)
     return build_catalogue(settings.packages_dir, settings.catalogue_dir,
-                           include_nonfree=settings.include_nonfree)
+                           include_nonfree=settings.include_nonfree, sources=sources)
 
 
 def hdri_dir(settings: Settings) -> Path:

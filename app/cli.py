@@ -121,10 +121,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 def _search(args: argparse.Namespace, settings: Settings) -> None:
     from app.deps import load_services
     from app.presenters import search_response
-    from models.images import decode_image, square_pad
+    from models.photo import load_photo, square_image
 
+    photo = load_photo(args.image.read_bytes(), settings.photo_max_side_px, settings.max_image_pixels,
+                       settings.max_image_aspect)
     services = load_services(settings)
-    image = square_pad(decode_image(args.image.read_bytes(), settings.max_image_pixels))
+    image = square_image(photo.image, services.searcher.embedder.info.input_size_px)
     answer = services.searcher.search(image, args.top_k)
     print(json.dumps(search_response(answer).model_dump(), indent=2))
 
@@ -266,13 +268,23 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
     if args.size:
         config.render_size_px = round(args.size * 7 / 6)
-    manifest = train_scratch(settings, config, out, include_heldout=args.include_heldout)
+    skip = _training_holdouts(settings, args.include_heldout)
+    manifest = train_scratch(settings, config, out, skip.models, skip.panoramas, skip.split_seed)
     val = manifest["metrics"]["val"]
     print(f"trained {manifest['epochs_done']} epochs on {manifest['data']['models']} models "
           f"({manifest['data']['training_images']} images) into {out}; validation (off-grid views, photo "
           f"backgrounds): model {val['model_accuracy']:.3f}, seat kind {val['kind_accuracy']:.3f}, view head "
           f"mean error {val['view_head_mean_error_deg']:.1f} deg")
     return 0
+
+
+def _training_holdouts(settings: Settings, include_heldout: bool):
+    """What `photo2cad evaluate` holds out (drawn from the catalogue's ids, as the evaluation draws them)."""
+    from app.bootstrap import ensure_catalogue, hdri_dir
+    from evaluation.plan import training_holdouts
+
+    return training_holdouts([e.model_id for e in ensure_catalogue(settings)],
+                             [p.name for p in hdri_dir(settings).glob("*.exr")], include_heldout=include_heldout)
 
 
 def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:
@@ -300,28 +312,18 @@ def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
     from app import bootstrap
-    from index.evaluation_report import run_evaluation
-    from models.scratch import NAME as SCRATCH
+    from evaluation.plan import objectron_baseline, plan_targets
+    from evaluation.report import run_evaluation
 
-    targets = []
-    for name in filter(None, args.embedders.split(",")):
-        targets += _evaluation_targets(settings, name, args.level)
-    if args.random_baseline:
-        targets.append(_random_baseline_target(settings, args.level))
-    for target in targets:
-        if target.embedder.info.name == SCRATCH:  # a trained embedder: checked for leakage
-            target.trained_on, target.notes = target.embedder.config.model_ids, _trained_notes(target.embedder)
-    if args.refine:
-        from index.refine import RenderCompareRefiner
-
-        for target in targets:
-            if "random" not in target.label and target.collection.view_config.count > args.level:
-                target.refiner = RenderCompareRefiner()
+    targets = plan_targets(list(filter(None, args.embedders.split(","))), args.level, _Indexes(settings),
+                           args.random_baseline, args.refine)
     baselines = {}
     if args.objectron:
-        baselines["Objectron chair (MediaPipe), outside baseline"] = _objectron_baseline(settings)
+        baselines["Objectron chair (MediaPipe), outside baseline"] = objectron_baseline(settings.weights_dir)
+    catalogue_ids = [e.model_id for e in bootstrap.ensure_catalogue(settings)]
     results = run_evaluation(targets, args.queries, args.seed, bootstrap.hdri_dir(settings), args.out,
-                             args.artefacts, workers=settings.render_workers, baselines=baselines)
+                             args.artefacts, workers=settings.render_workers, baselines=baselines,
+                             catalogue_ids=catalogue_ids)
     for label, target in results["targets"].items():
         summary = {name: {k: round(s[k], 3) for k in ("top1", "top5", "seat_kind")}
                    | {"mean_err_deg": round(s["pose"]["mean_deg"], 2)} for name, s in target["sets"].items()}
@@ -329,30 +331,49 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
     print(f"wrote {args.out} and {args.artefacts}/evaluation_*")
 
 
-def _evaluation_targets(settings: Settings, name: str, level: int) -> list:
-    """The configured embedder's index (and its copy at `level`), or another embedder's index."""
-    from app import bootstrap
-    from index.collection import Collection
-    from index.evaluation_report import EvalTarget, coarser_copy
-    from models.scratch import NAME as SCRATCH
+class _Indexes:
+    """evaluation.plan.IndexSource over the settings: opens, builds or finishes the indexes compared."""
 
-    if name == settings.embedder:
-        bootstrap.require_index(settings)
-        collection, embedder = Collection.open(settings.resolved_index_dir), bootstrap.load_embedder(settings)
-        level_copy = coarser_copy(collection, level, settings.data_dir / "index" / f"{name}_l{level}_copy")
-        return [EvalTarget(f"{name} (icosphere {collection.view_config.count})", collection, embedder),
-                EvalTarget(f"{name} (icosphere {level})", level_copy, embedder)]
-    own = settings.model_copy(update={"embedder": name, "embedder_layer": None,
-                                      "index_dir": settings.data_dir / "index" / name})
-    if name != SCRATCH and not (own.resolved_index_dir / "manifest.json").exists():
-        own = own.model_copy(update={"view_count": level,
-                                     "index_dir": settings.data_dir / "index" / f"{name}_l{level}"})
-    embedder = bootstrap.load_embedder(own)
-    if name == SCRATCH:
-        _drop_stale_index(own.resolved_index_dir, embedder.info.weights)
-    bootstrap.ensure_index(own, embedder=embedder)  # builds, finishes an interrupted build, or checks
-    collection = Collection.open(own.resolved_index_dir)
-    return [EvalTarget(f"{name} (icosphere {collection.view_config.count})", collection, embedder)]
+    def __init__(self, settings: Settings) -> None:
+        self.settings, self.configured_name = settings, settings.embedder
+        self.copies_dir = settings.data_dir / "index"
+
+    def configured(self):
+        from app import bootstrap
+        from index.collection import Collection
+
+        bootstrap.require_index(self.settings)
+        return Collection.open(self.settings.resolved_index_dir), bootstrap.load_embedder(self.settings)
+
+    def own(self, name: str, level: int):
+        """Another embedder's index in data_dir/index/<name>, else one built at `level` (scratch_cnn:
+        at the configured level, the grid it was trained on)."""
+        from app import bootstrap
+        from models.scratch import NAME as SCRATCH
+
+        own = self.settings.model_copy(update={"embedder": name, "embedder_layer": None,
+                                               "index_dir": self.copies_dir / name})
+        if name != SCRATCH and not (own.resolved_index_dir / "manifest.json").exists():
+            own = own.model_copy(update={"view_count": level, "index_dir": self.copies_dir / f"{name}_l{level}"})
+        embedder = bootstrap.load_embedder(own)
+        if name == SCRATCH:
+            _drop_stale_index(own.resolved_index_dir, embedder.info.weights)
+        return self._ensure(own, embedder)
+
+    def random_init(self, level: int):
+        from models.transfer import build_embedder
+
+        own = self.settings.model_copy(update={"embedder": "efficientnet_lite0", "view_count": level,
+                                               "index_dir": self.copies_dir / f"efficientnet_lite0_random_l{level}"})
+        return self._ensure(own, build_embedder("efficientnet_lite0", own.weights_dir, weights="random"))
+
+    @staticmethod
+    def _ensure(own: Settings, embedder):
+        from app import bootstrap
+        from index.collection import Collection
+
+        bootstrap.ensure_index(own, embedder=embedder)  # builds, finishes an interrupted build, or checks
+        return Collection.open(own.resolved_index_dir), embedder
 
 
 def _drop_stale_index(index_dir: Path, weights: str) -> None:
@@ -365,40 +386,6 @@ def _drop_stale_index(index_dir: Path, weights: str) -> None:
     if manifest.exists() and Collection.open_manifest_embedder(manifest).weights != weights:
         print(f"{index_dir} was built with other scratch_cnn weights: rebuilding it")
         shutil.rmtree(index_dir)
-
-
-def _trained_notes(embedder) -> str:
-    manifest = embedder.config.extra.get("manifest", {})
-    data = manifest.get("data", {})
-    return (f"Trained on {data.get('models', '?')} models ({data.get('training_images', '?')} images, "
-            f"{manifest.get('epochs_done', '?')} epochs, {_minutes(manifest)} min), without the "
-            f"{len(data.get('heldout_models_excluded', []))} held-out models.")
-
-
-def _minutes(manifest: dict) -> str:
-    return f"{sum(h.get('seconds', 0) for h in manifest.get('history', [])) / 60:.0f}"
-
-
-def _objectron_baseline(settings: Settings):
-    from index.objectron_baseline import objectron_errors
-    from models.objectron import ObjectronPose, fetch_objectron_model
-
-    estimator = ObjectronPose(fetch_objectron_model(settings.weights_dir / "objectron"))
-    return lambda images, cameras: objectron_errors(images, cameras, estimator, progress=False)
-
-
-def _random_baseline_target(settings: Settings, level: int):
-    from app import bootstrap
-    from index.collection import Collection
-    from index.evaluation_report import EvalTarget
-    from models.transfer import build_embedder
-
-    own = settings.model_copy(update={"embedder": "efficientnet_lite0", "view_count": level, "index_dir":
-                                      settings.data_dir / "index" / f"efficientnet_lite0_random_l{level}"})
-    embedder = build_embedder("efficientnet_lite0", own.weights_dir, weights="random")
-    bootstrap.ensure_index(own, embedder=embedder)
-    return EvalTarget(f"efficientnet_lite0 random init (icosphere {level})",
-                      Collection.open(own.resolved_index_dir), embedder, "random-initialisation baseline")
 
 
 if __name__ == "__main__":

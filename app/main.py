@@ -20,7 +20,7 @@ from app.settings import Settings, get_settings
 from index.collection import CollectionError
 from index.store import StoreError
 from models.embedder import Embedder
-from models.images import ImageDecodeError
+from models.photo import PhotoError
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -59,6 +59,6 @@ def _add_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=status)
         return respond
 
-    app.add_exception_handler(ImageDecodeError, handler(400))
+    app.add_exception_handler(PhotoError, handler(400))
     app.add_exception_handler(StoreError, handler(404))
     app.add_exception_handler(CollectionError, handler(409))

@@ -35,7 +35,7 @@ def model_result(match: ModelMatch) -> ModelResult:
         angular_error_deg=None if match.angular_error_deg is None else round(match.angular_error_deg, 2),
         pose_refined=match.refined,
         view_url=view_url(match.best_view_id), model_url=glb_url(record), source_url=source_url(record),
-        licence=record.licence, creator=record.creator,
+        licence=record.licence, creator=record.creator, source=record.source,
     )
 
 

@@ -35,6 +35,8 @@ class ModelResult(BaseModel):
     source_url: str = Field(description="the original CAD file")
     licence: str | None = None
     creator: str | None = None
+    source: str | None = Field(None, description="where the model comes from (package and file, or the "
+                               "repository URL of a committed pack)")
 
 
 class SearchResponse(BaseModel):

@@ -1,5 +1,5 @@
 """The from-scratch CNN as the service and CLI see it: where the trained model lives, training it on the
-default catalogue (without the evaluation's held-out models and panoramas), loading it as an embedder."""
+default catalogue (without the hold-outs the CLI passes: the evaluation's), loading it as an embedder."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import models
 from app.settings import Settings
 from index.build import view_cameras
 from index.sources import source_from_entry
-from index.splits import holdouts
 
 if TYPE_CHECKING:  # TensorFlow is imported only when training or embedding
-    from index.catalogue import CatalogueEntry
+    from catalogue.entry import CatalogueEntry
     from models.scratch import ScratchEmbedder
     from models.train import TrainConfig
     from models.training_data import TrainingModel
@@ -21,7 +20,6 @@ if TYPE_CHECKING:  # TensorFlow is imported only when training or embedding
 # Shipped as package data of `models` (installed with it, also in the Docker image); rebuilt with
 # `photo2cad train --out models/artifacts/scratch_cnn` (README, "From-scratch CNN").
 SHIPPED_DIR = Path(models.__file__).resolve().parent / "artifacts" / "scratch_cnn"
-EVALUATION_SEED = 0  # the seed `photo2cad evaluate` draws its held-out models and panoramas with
 
 
 def scratch_dir(settings: Settings) -> Path:
@@ -33,25 +31,22 @@ def scratch_dir(settings: Settings) -> Path:
     return settings.trained_scratch_dir if is_trained(settings.trained_scratch_dir) else SHIPPED_DIR
 
 
-def train_scratch(settings: Settings, config: TrainConfig, out_dir: Path, include_heldout: bool = False,
-                  seed: int = EVALUATION_SEED, progress: bool = True) -> dict:
-    """Train on the default catalogue seen from the index's view grid. Unless include_heldout, the
-    models and panoramas the evaluation (with `seed`) holds out are left out. Returns the manifest."""
+def train_scratch(settings: Settings, config: TrainConfig, out_dir: Path, heldout_models: list[str],
+                  heldout_panoramas: list[str], split_seed: int | None, progress: bool = True) -> dict:
+    """Train on the default catalogue seen from the index's view grid, without the held-out model ids
+    and panorama file names (what the evaluation with `split_seed` keeps out; the CLI draws them with
+    evaluation.plan.training_holdouts; None: nothing held out). Returns the manifest."""
     from app.bootstrap import ensure_catalogue, hdri_dir
     from models.train import train
     from render.backgrounds import load_panorama
 
     entries = ensure_catalogue(settings)
     panorama_files = sorted(hdri_dir(settings).glob("*.exr"))
-    heldout, train_panos, _ = holdouts(sorted(e.model_id for e in entries),
-                                       [p.name for p in panorama_files], seed)
-    if include_heldout:
-        heldout, train_panos = [], [p.name for p in panorama_files]
-    models = [_training_model(e) for e in entries if e.model_id not in heldout]
-    panoramas = {p.name: load_panorama(p) for p in panorama_files if p.name in train_panos}
+    models = [_training_model(e) for e in entries if e.model_id not in heldout_models]
+    panoramas = {p.name: load_panorama(p) for p in panorama_files if p.name not in heldout_panoramas}
     view = settings.view_config()
-    info = {"catalogue": str(settings.catalogue_dir), "heldout_models_excluded": heldout,
-            "split_seed": None if include_heldout else seed,
+    info = {"catalogue": str(settings.catalogue_dir), "heldout_models_excluded": heldout_models,
+            "heldout_panoramas_excluded": heldout_panoramas, "split_seed": split_seed,
             "cameras": f"{view.sampling} {view.count}, polar {view.polar_min_deg}-{view.polar_max_deg} deg"}
     return train(models, view_cameras(view), panoramas, out_dir, config,
                  (view.polar_min_deg, view.polar_max_deg), settings.render_workers, progress, info,

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     polar_max_deg: float = Field(90.0, ge=0.0, le=180.0)
     render_workers: int = Field(2, ge=0, description="Render processes (0 = in-process).")
     include_nonfree: bool = Field(False, description="Also index sweethome3d-furniture-nonfree.")
+    catalogue_sources: list[str] | None = Field(None, description="Sources of the default catalogue, by name "
+                                                "(sweethome3d, homedecor, packs); default all.")
     default_top_k: int = Field(5, ge=1, le=100)
     max_top_k: int = Field(50, ge=1)
     batching: bool = Field(True, description="Embed and search concurrent queries together (micro-batching).")
@@ -43,7 +45,12 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(2.0, ge=0.0, le=100.0, description="Longest wait for more queries to "
                                      "join a batch, only taken while recent batches were larger.")
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="Uploads above this get 413.")
-    max_image_pixels: int = Field(40_000_000)
+    max_image_pixels: int = Field(40_000_000, ge=64, description="Most pixels an upload may declare; "
+                                  "non-JPEG and progressive JPEG uploads get less when their byte size is "
+                                  "small (models/photo.py).")
+    max_image_aspect: float = Field(8.0, ge=1.0, description="Uploads more elongated than this get 400.")
+    photo_max_side_px: int = Field(1280, ge=32, le=8192, description="Photos are decoded (JPEGs at reduced "
+                                   "size) and shrunk to this longest side before anything else.")
     api_key: str | None = Field(None, description="Key for POST/DELETE /api/admin/models and /api/admin/reload "
                                 "(header X-API-Key); those endpoints are disabled while it is unset.")
     cors_origins: list[str] = Field(default_factory=list)

@@ -22,8 +22,8 @@ import numpy as np
 FAISS_DEFAULT_THRESHOLD = int(faiss.cvar.distance_compute_blas_threshold)  # before index.vectors sets it
 
 from app.bootstrap import source_from_entry
+from catalogue.default import load_catalogue
 from index.build import index_models, view_cameras
-from index.catalogue import load_catalogue
 from index.collection import Collection, ViewConfig
 from index.vectors import VectorIndex
 from models.transfer import build_embedder

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
 
-from index.evaluate import QueryOutcome
 from index.search import ModelMatch, Searcher
-from index.splits import Query
 from index.store import ModelRecord
 from render.backgrounds import composite
 from render.cameras import angular_error_deg, camera_to_angles
@@ -81,35 +78,6 @@ def refine_camera(session: RenderSession, searcher: Searcher, record: ModelRecor
         similarities = searcher.embed(composite(result.images, WHITE)) @ query
         best = cameras[int(np.argmax(similarities))]
     return best
-
-
-@dataclasses.dataclass
-class RenderCompareRefiner:
-    """Refines the top-1 pose of every outcome (evaluation hook of index.evaluation_report)."""
-
-    radii_deg: tuple[float, ...] = (8.0, 4.0)
-    ring: int = 6
-
-    def __call__(self, searcher: Searcher, images: np.ndarray, queries: list[Query],
-                 outcomes: list[QueryOutcome]) -> list[QueryOutcome]:
-        session = RenderSession()
-        try:
-            return [self._one(session, searcher, image, q, o)
-                    for image, q, o in zip(images, queries, outcomes)]
-        finally:
-            session.close()
-
-    def _one(self, session: RenderSession, searcher: Searcher, image: np.ndarray, query: Query,
-             outcome: QueryOutcome) -> QueryOutcome:
-        if outcome.estimated_camera is None:
-            return outcome
-        started = time.perf_counter()
-        record = searcher.models[outcome.ranked_models[0]]
-        camera = refine_camera(session, searcher, record, searcher.embed(image[None])[0],
-                               np.asarray(outcome.estimated_camera), self.radii_deg, self.ring)
-        error = float(angular_error_deg(np.asarray(query.camera), camera))
-        return dataclasses.replace(outcome, refined_error_deg=error,
-                                   refine_seconds=time.perf_counter() - started)
 
 
 class MatchRefiner:

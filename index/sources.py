@@ -7,33 +7,23 @@ extracted (once per library content) into a folder under the index and each of i
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.build import ModelSource
+from catalogue.entry import CatalogueEntry
 
 # A user's .sh3f library goes through the same steps as the default catalogue's libraries.
-from index.catalogue import (
-    PLUGIN_PROPERTIES,
-    CatalogueEntry,
-    absolute_entry,
-    builtin_materials,
-    extract_entry,
-    library_items,
-    safe_id,
-)
+from catalogue.sweethome3d import library_entries
+from index.build import ModelSource
 
 log = logging.getLogger(__name__)
 CAD_SUFFIXES = (".obj", ".glb", ".gltf", ".stl", ".ply", ".off", ".3mf")
 LIBRARY_SUFFIX = ".sh3f"
 ID_FROM = ("name", "path")
-ARCHIVE_MARKER = ".archive-sha256"
 
 
 class SourceError(ValueError):
@@ -141,31 +131,6 @@ def _without_collisions(result: Sources) -> Sources:
         reason = f"model id {model_id!r} would be made from several files ({files}): use --id-from path"
         kept.failed += [(str(s.path), reason) for s in sources]
     return kept
-
-
-def library_entries(archive: Path, extract_dir: Path, seat_kind: str | None = None,
-                    packages_dir: Path | None = None) -> list[CatalogueEntry]:
-    """The seats of a .sh3f library (every entry, as `seat_kind`, when given), extracted below
-    extract_dir/<library>/models/. Re-extracted only when the archive's content changes."""
-    archive = Path(archive).resolve()
-    folder = Path(extract_dir) / safe_id(str(archive))
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    marker = folder / ARCHIVE_MARKER
-    if folder.exists() and (not marker.is_file() or marker.read_text() != digest):
-        shutil.rmtree(folder)  # changed library, or an extraction that was interrupted
-    jar_package = Path(packages_dir) / "sweethome3d" if packages_dir else None
-    defaults = builtin_materials({"sweethome3d": jar_package}) if jar_package and jar_package.is_dir() else {}
-    entries = []
-    for item in library_items("user", archive.parent, archive, PLUGIN_PROPERTIES):
-        item.entry.seat_kind = seat_kind or item.entry.seat_kind
-        if item.entry.seat_kind is None:
-            log.info("%s: %s is not a seat, skipped", archive.name, item.entry.name)
-            continue
-        extracted = extract_entry(item, folder, defaults)
-        entries += [absolute_entry(extracted, folder)] if extracted else []
-    folder.mkdir(parents=True, exist_ok=True)
-    marker.write_text(digest)
-    return entries
 
 
 def source_from_entry(entry: CatalogueEntry) -> ModelSource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -54,6 +55,15 @@ def checked_images(images: np.ndarray, error: type[ValueError] = ValueError) -> 
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise error(f"expected (n, H, W, 3) uint8, got {images.shape} {images.dtype}")
     return images
+
+
+def network_input(images: np.ndarray, size_px: int, resize: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(n, H, W, 3) uint8 -> (n, S, S, 3) float32 in [0, 255], S = size_px, through `resize` (an
+    antialiased resize) unless the images are S x S already: then only cast, since resizing to the same
+    size is the identity (the service's queries arrive at S x S from models.photo.square_image)."""
+    if images.shape[1:3] == (size_px, size_px):
+        return images.astype(np.float32)
+    return np.asarray(resize(images), np.float32)
 
 
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.embedder import EmbedderInfo, checked_images, l2_normalise
+from models.embedder import EmbedderInfo, checked_images, l2_normalise, network_input
 
 NAME = "scratch_cnn"
 EMBEDDING_LAYER = "embedding"
@@ -162,7 +162,7 @@ class ScratchEmbedder:
         size = self.config.input_size_px
         if len(images) == 0:
             return np.zeros((0, size, size, 3), np.float32)
-        return self._resize(tf.constant(images)).numpy()
+        return network_input(images, size, lambda x: self._resize(tf.constant(x)).numpy())
 
     def _run(self, inputs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """inputs (n, S, S, 3) float32 -> raw embeddings (n, dim) and head logits."""

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import efficientnet_lite, inception
-from models.embedder import Embedder, EmbedderInfo, checked_images, l2_normalise
+from models.embedder import Embedder, EmbedderInfo, checked_images, l2_normalise, network_input
 from models.weights import prepare_weights, sidecar_path
 
 MAX_BATCH = 32
@@ -155,7 +155,7 @@ class TransferEmbedder:
         images = _checked(images)
         if len(images) == 0:
             return np.zeros((0, self._size, self._size, 3), np.float32)
-        return self._resize(tf.constant(images)).numpy()
+        return network_input(images, self._size, lambda x: self._resize(tf.constant(x)).numpy())
 
     def embed_prepared(self, inputs: np.ndarray) -> np.ndarray:
         """inputs: (n, S, S, 3) float32 from `prepare`. Returns (n, info.dim) float32, rows L2-normalised."""
@@ -175,8 +175,8 @@ class TransferEmbedder:
         chunks = []
         with self._lock:
             for start in range(0, len(images), MAX_BATCH):
-                resized = self._resize(tf.constant(images[start : start + MAX_BATCH]))
-                chunks.append(self._embed_batch(resized).numpy())
+                resized = self.prepare(images[start : start + MAX_BATCH])
+                chunks.append(self._embed_batch(tf.constant(resized)).numpy())
         return l2_normalise(np.concatenate(chunks))
 
 

@@ -13,21 +13,26 @@ from app.deps import RefinerDep, SearcherDep, SettingsDep
 from app.metrics import MetricsDep, timed_embed, timed_search, timed_search_vector
 from app.presenters import search_response
 from app.schemas import Category, ClassifyResponse, ErrorResponse, SearchResponse
-from models.images import decode_image, square_pad
+from models.photo import Photo, load_photo, square_image
 from render.cameras import angles_to_camera
 
 router = APIRouter(prefix="/api", tags=["search"])
 ERRORS = {400: {"model": ErrorResponse, "description": "not an image we can read (see `detail`)"},
           413: {"model": ErrorResponse, "description": "upload larger than the limit"}}
-Photo = Annotated[UploadFile, File(description="photo of a chair: JPEG, PNG, WebP, GIF (first frame), BMP "
+PhotoUpload = Annotated[UploadFile, File(description="photo of a chair: JPEG, PNG, WebP, GIF (first frame), BMP "
                                    "or TIFF; alpha is put on white, EXIF orientation is applied")]
 
 
-def _read_image(upload: UploadFile, settings: SettingsDep) -> np.ndarray:
+def _read_photo(upload: UploadFile, settings: SettingsDep) -> Photo:
     data = upload.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise HTTPException(413, f"upload larger than {settings.max_upload_bytes} bytes")
-    return square_pad(decode_image(data, settings.max_image_pixels))
+    return load_photo(data, settings.photo_max_side_px, settings.max_image_pixels, settings.max_image_aspect)
+
+
+def _query_image(upload: UploadFile, settings: SettingsDep, searcher: SearcherDep) -> np.ndarray:
+    """The whole photo as the embedder's square input, (S, S, 3) uint8."""
+    return square_image(_read_photo(upload, settings).image, searcher.embedder.info.input_size_px)
 
 
 def _true_camera(polar: float | None, azimuth: float | None) -> np.ndarray | None:
@@ -44,7 +49,7 @@ def search(
     settings: SettingsDep,
     metrics: MetricsDep,
     refiner: RefinerDep,
-    image: Photo,
+    image: PhotoUpload,
     top_k: Annotated[int | None, Form(ge=1, description="number of models to return (capped by the "
                                       "server's max_top_k)", examples=[5])] = None,
     polar: Annotated[float | None, Form(ge=0, le=180, allow_inf_nan=False, examples=[60.0],
@@ -59,7 +64,7 @@ def search(
     the best model's pose (off by default: it pays on clean renders, not on photo-like images)."""
     true_camera = _true_camera(polar, azimuth)
     k = min(top_k or settings.default_top_k, settings.max_top_k)
-    vector = timed_embed(searcher, metrics, _read_image(image, settings))
+    vector = timed_embed(searcher, metrics, _query_image(image, settings, searcher))
     answer = timed_search_vector(searcher, metrics, vector, k, true_camera)
     if refine and answer.matches:
         best = refiner.refine(searcher, answer.matches[0], vector, true_camera)
@@ -69,7 +74,7 @@ def search(
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)
 def classify(searcher: SearcherDep, settings: SettingsDep, metrics: MetricsDep,
-             image: Photo) -> ClassifyResponse:
+             image: PhotoUpload) -> ClassifyResponse:
     """Seat-kind probabilities only."""
-    answer = timed_search(searcher, metrics, _read_image(image, settings), top_k=1)
+    answer = timed_search(searcher, metrics, _query_image(image, settings, searcher), top_k=1)
     return ClassifyResponse(categories=[Category(label=k, probability=p) for k, p in answer.categories])

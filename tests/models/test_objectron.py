@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from index.objectron_baseline import objectron_errors
+from evaluation.objectron_baseline import objectron_errors
 from models import npm, objectron
 from models.objectron import (
     MODEL_SHA256,

@@ -67,6 +67,14 @@ function provenance(result) {
   const line = el('p', 'provenance');
   line.append(el('span', '', result.licence ? `Licence ${result.licence}` : 'Licence unknown'));
   line.append(el('span', '', result.creator ? `by ${result.creator}` : 'creator unknown'));
+  if (result.source && result.source.startsWith('github.com/')) {
+    const origin = el('a', '', 'origin');
+    origin.href = `https://${result.source}`;
+    origin.title = result.source;
+    line.append(origin);
+  } else if (result.source) {
+    line.append(el('span', '', `from ${result.source}`));
+  }
   const source = el('a', '', 'source file');
   source.href = result.source_url;
   source.setAttribute('download', '');

@@ -1,0 +1,1 @@
+"""Where the seat models come from: sources (Debian packages, committed packs), licences, normalisation."""

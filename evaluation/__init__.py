@@ -1,0 +1,1 @@
+"""Evaluation only (never imported by the service): splits, test sets, metrics, reports, baselines."""

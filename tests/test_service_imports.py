@@ -1,0 +1,37 @@
+"""The service never imports evaluation code (imports point app -> evaluation -> index, STYLE.md)."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICE_PACKAGES = ("app", "catalogue", "index", "models", "render")
+ALLOWED = {"app/cli.py"}  # the CLI wires evaluation runs; the service (app.main) never imports it
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_no_service_module_imports_evaluation_even_lazily():
+    offenders = sorted(str(p.relative_to(ROOT)) for package in SERVICE_PACKAGES for p in (ROOT / package).rglob("*.py")
+                       if str(p.relative_to(ROOT)) not in ALLOWED
+                       and any(m == "evaluation" or m.startswith("evaluation.") for m in _imported_modules(p)))
+    assert offenders == []
+
+
+def test_loading_the_service_leaves_evaluation_unimported():
+    code = ("import pkgutil, importlib, sys, app.main, app.deps, app.scratch, index\n"
+            "for m in pkgutil.iter_modules(index.__path__): importlib.import_module('index.' + m.name)\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] == 'evaluation'))\n"
+            "print('index.refine' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
+    assert out[:2] == ["[]", "True"]
