@@ -48,7 +48,8 @@ def load_adapter_embedder(settings: Settings, folder: Path | None = None) -> Ada
 def train_lite0_adapter(settings: Settings, config: AdapterTrainConfig, features: FeatureConfig, out_dir: Path,
                         lite0_index: Path, cache_dir: Path, heldout_models: list[str],
                         heldout_panoramas: list[str], split_seed: int | None, progress: bool = True) -> dict:
-    """Features of randomised renders of the default catalogue's models but the held-out ones (cached in
+    """Features of randomised renders of the default catalogue's models but the held-out ones and those the
+    Lite0 index lacks (they have no clean views; rebuild that index to train on them) (cached in
     cache_dir), over crops of the panoramas but the held-out ones, paired with the clean views of the
     same models stored in the `efficientnet_lite0` index at lite0_index: train the adapter into out_dir.
     The CLI passes the evaluation's hold-outs (drawn with split_seed; None: nothing held out).
@@ -61,7 +62,9 @@ def train_lite0_adapter(settings: Settings, config: AdapterTrainConfig, features
     from models.transfer import build_embedder
     from render.backgrounds import load_panorama
 
-    train_models = [_training_model(e) for e in ensure_catalogue(settings) if e.model_id not in heldout_models]
+    indexed = _indexed_models(lite0_index)
+    entries = [e for e in ensure_catalogue(settings) if e.model_id not in heldout_models]
+    train_models = [_training_model(e) for e in entries if e.model_id in indexed]
     panorama_files = [p for p in sorted(hdri_dir(settings).glob("*.exr")) if p.name not in heldout_panoramas]
     backbone = build_embedder(BACKBONE, settings.weights_dir, input_size_px=features.input_size_px)
     pool = background_pool([load_panorama(p) for p in panorama_files], features.input_size_px,
@@ -73,10 +76,20 @@ def train_lite0_adapter(settings: Settings, config: AdapterTrainConfig, features
             "heldout_panoramas_excluded": heldout_panoramas, "split_seed": split_seed,
             "panoramas": [p.name for p in panorama_files],
             "features": features.to_json(), "feature_seconds_this_run": round(time.time() - began, 1),
-            "lite0_index": str(lite0_index)}
+            "lite0_index": str(lite0_index),
+            "not_in_lite0_index": sorted(e.model_id for e in entries if e.model_id not in indexed)}
     kinds = [m.seat_kind for m in train_models]
     return train_adapter(queries, clean, kinds, view_cameras(settings.view_config()), out_dir, config, info,
                          progress)
+
+
+def _indexed_models(lite0_index: Path) -> set[str]:
+    """Ids of the models an index holds (training needs their clean views)."""
+    collection = Collection.open(lite0_index)
+    try:
+        return set(collection.store.view_counts())
+    finally:
+        collection.close()
 
 
 def clean_views(lite0_index: Path, backbone_info, model_ids: list[str]) -> CleanViews:

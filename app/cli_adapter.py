@@ -23,6 +23,9 @@ def add_train_parser(commands, at_least, positive_float) -> None:
     train.add_argument("--render-size", type=at_least(32), help="render side in pixels, default 160")
     train.add_argument("--use-queries", type=at_least(1), default=None,
                        help="train on only the first N cached renders of each model (default: all)")
+    train.add_argument("--materials", choices=("all", "random", "own"), default=None,
+                       help="train on all renders (default), or only those with random part colours, or "
+                            "only those with the models' own materials (an ablation)")
     train.add_argument("--epochs", type=at_least(1), help="default 40")
     train.add_argument("--max-minutes", type=positive_float, default=None,
                        help="stop after the epoch that crosses this training time")
@@ -72,34 +75,22 @@ def train_adapter_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.force:
         shutil.rmtree(out, ignore_errors=True)
     given = {"epochs": args.epochs, "seed": args.seed, "max_minutes": args.max_minutes,
-             "queries_per_model": args.use_queries}
+             "queries_per_model": args.use_queries, "materials": args.materials}
     config = AdapterTrainConfig(**{k: v for k, v in given.items() if v is not None})
-    heldout_models, heldout_panoramas, split_seed = training_holdouts(settings, args.include_heldout)
+    from app.cli import _training_holdouts
+
+    skip = _training_holdouts(settings, args.include_heldout)
     manifest = train_lite0_adapter(
         settings, config, feature_config(args), out,
         args.lite0_index or settings.data_dir / "index" / "efficientnet_lite0",
-        args.cache or settings.data_dir / "training" / "adapter_features", heldout_models, heldout_panoramas,
-        split_seed)
+        args.cache or settings.data_dir / "training" / "adapter_features", skip.models, skip.panoramas,
+        skip.split_seed)
     print(f"trained {manifest['epochs_done']} epochs ({manifest['training_seconds']} s) on "
           f"{manifest['data']['models']} models ({manifest['data']['query_images']} query images, "
           f"{manifest['data']['clean_views']} clean views) into {out}; validation top-1: backbone only "
           f"{manifest['metrics']['val_backbone_only'].get('top1', float('nan')):.3f}, adapter "
           f"{manifest['metrics']['val'].get('top1', float('nan')):.3f}")
     return 0
-
-
-def training_holdouts(settings: Settings, include_heldout: bool) -> tuple[list[str], list[str], int | None]:
-    """(held-out model ids, test panorama names, split seed): what the evaluation keeps out."""
-    from app.bootstrap import ensure_catalogue, hdri_dir
-    from app.scratch import EVALUATION_SEED
-    from index.splits import holdouts
-
-    if include_heldout:
-        return [], [], None
-    ids = sorted(e.model_id for e in ensure_catalogue(settings))
-    heldout, _, test_panoramas = holdouts(ids, sorted(p.name for p in hdri_dir(settings).glob("*.exr")),
-                                          EVALUATION_SEED)
-    return heldout, test_panoramas, EVALUATION_SEED
 
 
 def derive_command(args: argparse.Namespace, settings: Settings) -> int:

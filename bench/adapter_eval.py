@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from app.adapter import derive_adapter_index
+from evaluation.evaluate import RETRIEVED_MODELS, _outcome, summarise
+from evaluation.splits import compose, make_split, render_queries
 from index.build import view_cameras
 from index.collection import Collection
-from index.evaluate import RETRIEVED_MODELS, _outcome, summarise
 from index.search import Searcher
-from index.splits import compose, make_split, render_queries
 from models.adapter import BACKBONE, AdapterEmbedder
 from models.transfer import build_embedder
 
@@ -37,21 +37,33 @@ def main() -> None:
     lite0_index = args.lite0_index.resolve()
     source = Collection.open(lite0_index)
     backbone = build_embedder(BACKBONE, args.weights_dir)
+    catalogue_ids = ([e["model_id"] for e in json.loads(args.catalogue.read_text())["entries"]]
+                     if args.catalogue else None)
     split = make_split(sorted(source.store.view_counts()), view_cameras(source.view_config),
-                       sorted(p.name for p in args.panoramas.glob("*.exr")), args.queries, args.seed)
-    images = _images(split, source, args.panoramas)
+                       sorted(p.name for p in args.panoramas.glob("*.exr")), args.queries, args.seed,
+                       catalogue_ids=catalogue_ids)
     real = _real_photos(args.realphotos) if args.realphotos else None
+    cache = args.work / f"backbone_features_seed{args.seed}_q{args.queries}_{len(real['photos']) if real else 0}.npz"
     targets = {"efficientnet_lite0": (source, backbone)}
     for name, folder in (a.split("=", 1) for a in args.adapter):
         embedder = AdapterEmbedder(Path(folder), backbone)
+        leaked = set(split.heldout_models) & set(embedder.config.model_ids)
+        if leaked:
+            raise SystemExit(f"{name} was trained on {len(leaked)} held-out models, e.g. {min(leaked)}")
         root = args.work / name
         shutil.rmtree(root, ignore_errors=True)
         targets[name] = (derive_adapter_index(lite0_index, root, embedder, "Flat", {}), embedder)
-    began = time.perf_counter()
-    inputs = {**images, **({f"real_{m}": real[m] for m in ("whole", "crop")} if real else {})}
-    features = {name: backbone.embed(batch) for name, batch in inputs.items()}  # once for every embedder
-    print(f"backbone features of {sum(map(len, inputs.values()))} images in {time.perf_counter() - began:.0f} s",
-          flush=True)
+    if cache.exists():  # the same split and photos: the backbone's features do not change
+        features = dict(np.load(cache))
+    else:
+        began = time.perf_counter()
+        inputs = {**_images(split, source, args.panoramas),
+                  **({f"real_{m}": real[m] for m in ("whole", "crop")} if real else {})}
+        features = {name: backbone.embed(batch) for name, batch in inputs.items()}  # once for every embedder
+        print(f"backbone features of {sum(map(len, inputs.values()))} images in "
+              f"{time.perf_counter() - began:.0f} s", flush=True)
+        args.work.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **features)
     results = {"split": {"seed": args.seed, "queries": args.queries, "heldout_models": split.heldout_models,
                          "test_panoramas": split.test_panoramas}, "embedders": {}}
     for name, (collection, embedder) in targets.items():
@@ -67,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights-dir", type=Path, default=Path("data/weights"))
     parser.add_argument("--panoramas", type=Path, required=True, help="the HDRI folder")
     parser.add_argument("--realphotos", type=Path, default=None, help="real-photo manifest (JSON)")
+    parser.add_argument("--catalogue", type=Path, default=None,
+                        help="catalogue.json: draw the held-out models from its ids, as training does")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("data/eval"), help="derived indexes go here")
@@ -94,6 +108,9 @@ def _evaluate(collection: Collection, embedder, split, features: dict, real: dic
         searcher.confident_score = score
         sets = {name: summarise(_outcomes(searcher, vectors[name], split.sets[name], name == "heldout_models"))
                 for name in split.sets}
+        sets["photo_by_panorama"] = {pano: summarise(_outcomes(
+            searcher, vectors["photo"][[q.background == pano for q in split.sets["photo"]]],
+            [q for q in split.sets["photo"] if q.background == pano], False)) for pano in split.test_panoramas}
         if real is not None:
             sets["realphotos"] = _real_summary(searcher, real, {m: vectors[f"real_{m}"] for m in ("whole", "crop")})
         out["by_confident_score"][str(score)] = sets
@@ -116,9 +133,8 @@ VIEW_AZIMUTH_DEG = {"front": 0.0, "front-right": 45.0, "right": 90.0, "back-righ
 def _real_photos(manifest: Path) -> dict:
     """{"photos": manifest entries, "whole": square-padded photos, "crop": the main seat's box widened by
     10 % and squared (what a detector would give)}, images (n, 224, 224, 3) uint8."""
+    from models.photo import square_image
     from PIL import Image, ImageOps
-
-    from models.images import square_pad
 
     entries = json.loads(manifest.read_text())["images"]
     folder = manifest.parent if (manifest.parent / entries[0]["file"]).exists() else Path(
@@ -135,7 +151,7 @@ def _real_photos(manifest: Path) -> dict:
                               (max(0, -box[0]), max(0, box[2] - rgb.shape[1])), (0, 0)), constant_values=255)
         oy, ox = max(0, -box[1]), max(0, -box[0])
         crop.append(_resized(padded[box[1] + oy:box[3] + oy, box[0] + ox:box[2] + ox]))
-        whole.append(_resized(square_pad(rgb)))
+        whole.append(square_image(Image.fromarray(rgb), 224))
     return {"photos": entries, "whole": np.stack(whole), "crop": np.stack(crop)}
 
 

@@ -4,7 +4,7 @@ For each training model: `queries` random cameras (Monte Carlo in the polar rang
 workers (render.pool: no TensorFlow there) under seeded random lighting, in `material_jobs` groups that
 each get their own random part colours (or, for a share, the model's own materials), then composited and
 augmented (models.augment) and embedded by the frozen backbone. One .npz per model, named by its file's
-content hash and every setting: an interrupted run keeps the models already done, and resumes.
+content hash, every setting and the background crops: an interrupted run keeps the models already done.
 """
 
 from __future__ import annotations
@@ -50,13 +50,15 @@ class FeatureConfig:
 @dataclass
 class QueryFeatures:
     """features: (n, d) float32 unit backbone vectors; model: (n,) int index into model_ids;
-    cameras: (n, 3) unit vectors the images were rendered from; input_size_px: the backbone's input."""
+    cameras: (n, 3) unit vectors the images were rendered from; input_size_px: the backbone's input;
+    random_materials: (n,) bool, rendered with random part colours (else the model's own materials)."""
 
     features: np.ndarray
     model: np.ndarray
     cameras: np.ndarray
     model_ids: list[str]
     input_size_px: int
+    random_materials: np.ndarray
 
 
 def query_features(models: Sequence[TrainingModel], backbone, backgrounds: np.ndarray, config: FeatureConfig,
@@ -67,7 +69,8 @@ def query_features(models: Sequence[TrainingModel], backbone, backgrounds: np.nd
     if not models:
         raise TrainingDataError("no models to compute features of")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    files = {m.model_id: cache_dir / f"{_cache_key(m, config)}.npz" for m in models}
+    pool_digest = hashlib.sha256(np.ascontiguousarray(backgrounds).tobytes()).hexdigest()[:16]
+    files = {m.model_id: cache_dir / f"{_cache_key(m, config, pool_digest)}.npz" for m in models}
     missing = [m for m in models if not files[m.model_id].exists()]
     parts: dict[str, list] = {m.model_id: [] for m in missing}
     jobs = [job for m in missing for job in _jobs(m, config)]
@@ -82,7 +85,7 @@ def query_features(models: Sequence[TrainingModel], backbone, backgrounds: np.nd
             if len(parts[model_id]) == config.material_jobs:
                 _save(files[model_id], parts.pop(model_id), backbone, pool, config, model_id)
                 bar.update(1)
-    return _assemble(models, files, config.input_size_px)
+    return _assemble(models, files, config)
 
 
 def model_cameras(model_id: str, config: FeatureConfig) -> np.ndarray:
@@ -111,21 +114,25 @@ def _save(path: Path, parts: list, backbone, pool: tf.Tensor, config: FeatureCon
     tmp.replace(path)
 
 
-def _assemble(models: Sequence[TrainingModel], files: dict[str, Path], input_size_px: int) -> QueryFeatures:
+def _assemble(models: Sequence[TrainingModel], files: dict[str, Path], config: FeatureConfig) -> QueryFeatures:
     loaded = [np.load(files[m.model_id]) for m in models]
     features = np.concatenate([f["features"].astype(np.float32) for f in loaded])
     counts = [len(f["features"]) for f in loaded]
+    recoloured = [np.repeat([job.material_seed is not None for job in _jobs(m, config)],
+                            [len(job.cameras) for job in _jobs(m, config)]) for m in models]
     return QueryFeatures(features / np.linalg.norm(features, axis=1, keepdims=True),
                          np.repeat(np.arange(len(models)), counts),
                          np.concatenate([f["cameras"] for f in loaded]), [m.model_id for m in models],
-                         input_size_px)
+                         config.input_size_px, np.concatenate(recoloured))
 
 
 def _seed(seed: int, model_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{model_id}".encode()).digest()[:4], "little")
 
 
-def _cache_key(model: TrainingModel, config: FeatureConfig) -> str:
-    settings = json.dumps([CACHE_FORMAT, model.model_id, model.rotation, model.size, config.to_json()])
+def _cache_key(model: TrainingModel, config: FeatureConfig, pool_digest: str) -> str:
+    """Named by the model file's content, every setting and the background crops (panoramas held out
+    by another split must not come back from the cache)."""
+    settings = json.dumps([CACHE_FORMAT, model.model_id, model.rotation, model.size, config.to_json(), pool_digest])
     digest = hashlib.sha256((file_sha256(Path(model.path)) + settings).encode()).hexdigest()[:16]
     return f"{hashlib.sha256(model.model_id.encode()).hexdigest()[:8]}-{digest}"

@@ -51,6 +51,7 @@ class AdapterTrainConfig:
     loss_weights: dict = field(default_factory=lambda: {"model": 1.0, "kind": 0.5, "view": 0.5, "metric": 1.0})
     val_fraction: float = 0.1  # queries kept out of training to report retrieval accuracy
     queries_per_model: int | None = None  # use only the first n cached queries of each model (None: all)
+    materials: str = "all"  # "all" queries, or only those with "random" part colours, or their "own" materials
     seed: int = 0
     max_minutes: float | None = None  # stop after the epoch that crosses this budget
 
@@ -76,7 +77,7 @@ def train_adapter(queries: QueryFeatures, clean: CleanViews, seat_kinds: list[st
     started = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
     check_resume(out_dir, config)
-    data = _Data(first_queries(queries, config.queries_per_model), clean, seat_kinds, grid, config)
+    data = _Data(select_queries(queries, config), clean, seat_kinds, grid, config)
     adapter = AdapterConfig(queries.model_ids, data.kinds, len(grid), queries.features.shape[1],
                             config.hidden_dim, config.embedding_dim, config.dropout, queries.input_size_px)
     keras.utils.set_random_seed(config.seed)
@@ -94,14 +95,23 @@ def train_adapter(queries: QueryFeatures, clean: CleanViews, seat_kinds: list[st
     return manifest
 
 
-def first_queries(queries: QueryFeatures, per_model: int | None) -> QueryFeatures:
-    """The first `per_model` queries of every model (all for None)."""
-    if per_model is None:
-        return queries
-    rank = np.arange(len(queries.model)) - np.searchsorted(queries.model, queries.model)  # model is sorted
-    keep = rank < per_model
+def select_queries(queries: QueryFeatures, config: AdapterTrainConfig) -> QueryFeatures:
+    """The queries a run trains on: config.materials ("all", "random", "own"), then the first
+    config.queries_per_model of every model (all for None)."""
+    if config.materials not in ("all", "random", "own"):
+        raise TrainingError(f"materials must be all, random or own, not {config.materials!r}")
+    keep = np.ones(len(queries.model), bool)
+    if config.materials != "all":
+        keep = queries.random_materials == (config.materials == "random")
+    if config.queries_per_model is not None:
+        model = queries.model
+        rank = np.zeros(len(model), np.int64)
+        for m in np.unique(model):
+            rows = np.flatnonzero((model == m) & keep)
+            rank[rows] = np.arange(len(rows))
+        keep &= rank < config.queries_per_model
     return replace(queries, features=queries.features[keep], model=queries.model[keep],
-                   cameras=queries.cameras[keep])
+                   cameras=queries.cameras[keep], random_materials=queries.random_materials[keep])
 
 
 def is_trained(out_dir: Path) -> bool:
@@ -244,7 +254,8 @@ def _manifest(config: AdapterTrainConfig, data: _Data, history: list[dict], star
         "config": config.to_json(),
         "data": {**data_info, "models": len(data.queries.model_ids), "model_ids": data.queries.model_ids,
                  "seat_kinds": data.kinds, "grid_views": len(data.grid),
-                 "query_images": len(data.train), "validation_queries": len(data.val),
+                 "query_images": len(data.train), "training_images": len(data.train) + len(data.clean.features),
+                 "validation_queries": len(data.val),
                  "clean_views": len(data.clean.features)},
         "versions": installed_versions(VERSIONED),
         "epochs_done": len(history),

@@ -62,6 +62,8 @@ def test_features_are_unit_rows_cached_per_model(tiny_features, tiny_embedder, m
     monkeypatch.setattr(features_module, "render_jobs", no_rendering)
     again = query_features(models, tiny_embedder, backgrounds, FEATURES, cache, workers=1, progress=False)
     assert np.array_equal(again.features, queries.features)
+    with pytest.raises(AssertionError, match="rendered again"):  # other backgrounds: not from the cache
+        query_features(models, tiny_embedder, backgrounds[::-1], FEATURES, cache, workers=1, progress=False)
 
 
 def test_training_lowers_the_loss_and_writes_a_manifest(tiny_features, tiny_clean, tiny_index_settings,
@@ -77,12 +79,17 @@ def test_training_lowers_the_loss_and_writes_a_manifest(tiny_features, tiny_clea
     assert is_trained(tmp_path / "adapter") and not (tmp_path / "adapter" / "checkpoint").exists()
 
 
-def test_first_queries_keeps_the_first_n_of_every_model(tiny_features) -> None:
+def test_select_queries_by_count_and_materials(tiny_features) -> None:
     queries = tiny_features[3]
-    few = train_module.first_queries(queries, 5)
+    few = train_module.select_queries(queries, AdapterTrainConfig(queries_per_model=5))
     assert np.bincount(few.model).tolist() == [5, 5, 5]
     assert np.array_equal(few.features[5:10], queries.features[queries.model == 1][:5])
-    assert train_module.first_queries(queries, None) is queries
+    own = train_module.select_queries(queries, AdapterTrainConfig(materials="own"))
+    recoloured = train_module.select_queries(queries, AdapterTrainConfig(materials="random"))
+    assert len(own.model) + len(recoloured.model) == len(queries.model)
+    assert not own.random_materials.any() and recoloured.random_materials.all()
+    with pytest.raises(TrainingError):
+        train_module.select_queries(queries, AdapterTrainConfig(materials="some"))
 
 
 def test_an_interrupted_run_resumes_after_its_last_epoch(tiny_features, tiny_clean, tiny_index_settings,
