@@ -59,7 +59,9 @@ def load_detector(settings: Settings) -> SeatDetector | None:
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder an existing index was built with (name, layer, input size from its manifest),
     else the configured one."""
+    from app.adapter import load_adapter_embedder
     from app.scratch import load_scratch_embedder
+    from models.adapter import NAME as ADAPTER
     from models.scratch import NAME as SCRATCH
     from models.transfer import build_embedder
 
@@ -67,6 +69,8 @@ def load_embedder(settings: Settings) -> Embedder:
     name = built_with.name if built_with else settings.embedder
     if name == SCRATCH:
         return load_scratch_embedder(settings)
+    if name == ADAPTER:
+        return load_adapter_embedder(settings)
     options = {"layer": built_with.layer if built_with else settings.embedder_layer,
                "allow_download": settings.allow_download}
     if built_with:

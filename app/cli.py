@@ -1,4 +1,4 @@
-"""The `photo2cad` command: setup, index build/add/remove/list/stats, search, serve, train, evaluate."""
+"""The `photo2cad` command: setup, index build/add/remove/list/stats, search, serve, train, train-adapter, evaluate."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from app import cli_adapter
 from app.settings import Settings, get_settings
 
 
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     _index_parser(commands.add_parser("index", help="build and edit the index"))
     _train_parser(commands.add_parser("train", help="train the from-scratch CNN on the default catalogue "
                                       "(resumable: run it again after an interruption)"))
+    cli_adapter.add_train_parser(commands, _at_least, _positive_float)
     _evaluate_parser(commands.add_parser("evaluate", help="measure retrieval and pose accuracy"))
     calibrate = commands.add_parser("calibrate", help="fit the pose error bars (expected_error_deg) on "
                                     "held-out renders no test set uses")
@@ -110,6 +112,7 @@ def _index_parser(index: argparse.ArgumentParser) -> None:
     remove.add_argument("model_ids", nargs="+")
     remove.set_defaults(handler=_index_remove)
 
+    cli_adapter.add_derive_parser(commands)
     commands.add_parser("list", help="list indexed models").set_defaults(handler=_index_list)
     stats = commands.add_parser("stats", help="index statistics")
     stats.add_argument("--json", action="store_true", help="machine-readable output")

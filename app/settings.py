@@ -20,13 +20,16 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Catalogue, weights, HDRIs and indexes live here.")
     index_dir: Path | None = Field(None, description="Index folder; default data_dir/index/<embedder>.")
     weights_dir: Path | None = Field(None, description="Converted weights; default data_dir/weights.")
-    embedder: str = Field("efficientnet_lite0", description="efficientnet_lite0, inception_v3 or scratch_cnn.")
+    embedder: str = Field("efficientnet_lite0", description="efficientnet_lite0, inception_v3, scratch_cnn "
+                          "or lite0_adapter.")
     embedder_layer: str | None = Field(None, description="Backbone layer to pool; default per backbone.")
     weights_file: Path | None = Field(None, description="Keras weights file overriding the default.")
     scratch_model_dir: Path | None = Field(None, description="Trained scratch_cnn folder; default "
                                            "data_dir/models/scratch_cnn if trained, else the shipped one.")
     detector: bool = Field(True, description="Find the seats first and answer each (false: the whole image).")
     detector_dir: Path | None = Field(None, description="Seat detector weights; default weights_dir/detector.")
+    adapter_model_dir: Path | None = Field(None, description="Trained lite0_adapter folder; default "
+                                           "data_dir/models/lite0_adapter if trained, else the shipped one.")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
     faiss_ef_search: int = Field(64, ge=1, description="HNSW efSearch (FAISS uses max(efSearch, k); the "
@@ -84,6 +87,11 @@ class Settings(BaseSettings):
     def trained_scratch_dir(self) -> Path:
         """Where `photo2cad train` writes by default."""
         return self.data_dir / "models" / "scratch_cnn"
+
+    @property
+    def trained_adapter_dir(self) -> Path:
+        """Where `photo2cad train-adapter` writes by default."""
+        return self.data_dir / "models" / "lite0_adapter"
 
     @property
     def catalogue_dir(self) -> Path:

@@ -20,6 +20,7 @@ from index.collection import Collection
 from models.embedder import Embedder
 
 SCRATCH = "scratch_cnn"  # models.scratch.NAME, not imported: that module loads TensorFlow
+TRAINED = (SCRATCH, "lite0_adapter")  # embedders trained on the catalogue (models.adapter.NAME too)
 EVALUATION_SEED = 0  # the seed `photo2cad evaluate` draws its held-out models and panoramas with
 
 
@@ -64,7 +65,7 @@ def plan_targets(names: list[str], level: int, indexes: IndexSource, random_base
         targets.append(EvalTarget(f"efficientnet_lite0 random init (icosphere {level})", collection, embedder,
                                   "random-initialisation baseline"))
     for target in targets:
-        if target.embedder.info.name == SCRATCH:  # a trained embedder: checked for leakage
+        if target.embedder.info.name in TRAINED:  # a trained embedder: checked for leakage
             config = target.embedder.config
             manifest = config.extra.get("manifest", {})
             target.trained_on = replace(TrainingData.from_manifest(manifest), models=tuple(config.model_ids))

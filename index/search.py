@@ -6,6 +6,13 @@ retrieved models' scores (temperature `category_temperature`) summed per seat ki
 seat kind do not vote), is right for seats in the catalogue; the seat-kind classifier (index/kinds.py),
 fitted on the index's views, generalises better to seats that are not. A well-matched catalogue model
 makes the vote near one-hot, so it outweighs the classifier when the seat is in the catalogue.
+Rule: the seat kind never contradicts a confident top-1 model. When the best model holds more than
+CONFIDENT_SHARE of the retrieval vote on its own and its score reaches the embedder's confident score
+(CONFIDENT_SCORES: a seat outside the catalogue also has a best model, but a lower score), the answer
+is the vote alone, so that model's kind.
+An embedder with its own seat-kind head (models.adapter.AdapterEmbedder.kind_head) replaces the fitted
+classifier. A detector's class probabilities (e.g. {"chair": 0.9}, mapped to seat kinds by
+DETECTOR_KINDS) can join the mixture with weight `detector_weight` (the hook for detections).
 """
 
 from __future__ import annotations
@@ -58,6 +65,14 @@ class NeighbourSearch(Protocol):
 
 
 KIND_VOTE_WEIGHT = 0.5  # chosen on off-grid renders of the evaluation's training models (docs/kinds.md)
+CONFIDENT_SHARE = 0.5  # a top-1 model holding more of the vote than this decides the seat kind
+# Scores at which a top-1 model counts as confident, per embedder (others: never); chosen on the
+# evaluation's photo-like and held-out-model sets (EVALUATION.md, "lite0_adapter").
+CONFIDENT_SCORES = {"efficientnet_lite0": 0.8, "lite0_adapter": 0.8, "scratch_cnn": 0.8}
+DETECTOR_WEIGHT = 0.0  # share of a detector's class in the mixture; 0 until fitted on held-out photos
+# Detector (COCO-style) classes -> the seat kinds they cover, shared equally among those the index has.
+DETECTOR_KINDS = {"chair": ("chair", "armchair", "office_chair", "stool"), "couch": ("sofa", "lounger"),
+                  "bench": ("bench",)}
 
 
 class Searcher:
@@ -65,12 +80,13 @@ class Searcher:
     thread-safe. neighbours: how the index is searched (default: directly, one call per search).
     kind_holdouts: models the classifier must not learn from (the evaluation's held-out models);
     kind_vote_weight: the retrieval vote's share of the seat-kind probabilities (1: vote only, no fit);
-    calibration: turns each answer's pose features into a calibrated expected error (None: the spread)."""
+    calibration: turns each answer's pose features into a calibrated expected error (None: the spread);
+    confident_score: see the module's rule (default: CONFIDENT_SCORES by embedder name)."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
                  category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None,
                  kind_holdouts: Iterable[str] = (), kind_vote_weight: float = KIND_VOTE_WEIGHT,
-                 calibration: PoseCalibration | None = None) -> None:
+                 calibration: PoseCalibration | None = None, confident_score: float | None = None) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
@@ -89,8 +105,11 @@ class Searcher:
                                       else -1 for m in self._model_ids], dtype=np.int64)
         self.view_spacing_deg = _typical_spacing(self.views.cameras, self.views.model_ids)
         self.kind_vote_weight = kind_vote_weight
+        self.confident_score = (CONFIDENT_SCORES.get(embedder.info.name, float("inf"))
+                                if confident_score is None else confident_score)
         self.kind_classifier: KindClassifier | None = (
-            collection_kind_classifier(collection, frozenset(kind_holdouts)) if kind_vote_weight < 1 else None)
+            _own_kind_classifier(embedder) or collection_kind_classifier(collection, frozenset(kind_holdouts))
+            if kind_vote_weight < 1 else None)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images (n, H, W, 3) uint8 -> (n, d) float32 unit rows."""
@@ -146,11 +165,12 @@ class Searcher:
         sims = sims[ids >= 0]
         codes = self._view_models[rows]
         best = np.sort(np.unique(codes, return_index=True)[1])  # each model's best view, best model first
-        vote = self._vote(self._model_kinds[codes[best]], np.clip(sims[best], 0.0, 1.0))
+        kinds, scores = self._model_kinds[codes[best]], np.clip(sims[best], 0.0, 1.0)
         gaps = sims[best] - np.append(sims[best][1:], 0.0)  # score minus the next model's
         matches = [self._match(code, rows[codes == code], sims[codes == code], true_camera, float(gap))
                    for code, gap in zip(codes[best[:top_k]], gaps[:top_k])]
-        return SearchAnswer(self._mixed(vote, classified), matches)
+        confident = self._confident(matches[0] if matches else None, scores[kinds >= 0])
+        return SearchAnswer(self._mixed(self._vote(kinds, scores), classified, confident), matches)
 
     def _match(self, code: int, rows: np.ndarray, sims: np.ndarray, true_camera: np.ndarray | None,
                score_gap: float = 0.0) -> ModelMatch:
@@ -167,19 +187,51 @@ class Searcher:
                           int(self.views.ids[rows[0]]), error, symmetry=symmetry, score_gap=score_gap,
                           symmetric_error_deg=symmetric)
 
-    def seat_kinds(self, matches: list[ModelMatch], classified: dict[str, float]) -> list[tuple[str, float]]:
-        """(seat kind, probability) most probable first, summing to 1 (empty if neither part answers):
-        the vote over `matches` mixed with `classified` (one query's `classify` answer)."""
-        return self._mixed(self.vote(matches), classified)
+    def seat_kinds(self, matches: list[ModelMatch], classified: dict[str, float],
+                   detected: dict[str, float] | None = None, detector_weight: float = DETECTOR_WEIGHT,
+                   ) -> list[tuple[str, float]]:
+        """(seat kind, probability) most probable first, summing to 1 (empty if no part answers): the
+        vote over `matches` mixed with `classified` (one query's `classify` answer) and, with
+        detector_weight > 0, the detector's class probabilities `detected` ({"chair": p, "couch": p, ...});
+        the vote alone when the top-1 model is confident (module docstring)."""
+        return self._mixed(self.vote(matches), classified, self.confident_top1(matches), detected,
+                           detector_weight)
 
-    def _mixed(self, vote: dict[str, float], classified: dict[str, float]) -> list[tuple[str, float]]:
-        weight = self.kind_vote_weight if vote and classified else float(bool(vote))
-        totals = dict.fromkeys(self.kinds, 0.0) if (vote or classified) else {}
-        for kind, p in vote.items():
-            totals[kind] += weight * p
-        for kind, p in classified.items():
-            totals[kind] = totals.get(kind, 0.0) + (1 - weight) * p
+    def _mixed(self, vote: dict[str, float], classified: dict[str, float], confident: bool,
+               detected: dict[str, float] | None = None, detector_weight: float = DETECTOR_WEIGHT,
+               ) -> list[tuple[str, float]]:
+        if vote and confident:
+            return sorted((dict.fromkeys(self.kinds, 0.0) | vote).items(), key=lambda kv: -kv[1])
+        parts = [(p, w) for p, w in ((vote, self.kind_vote_weight), (classified, 1 - self.kind_vote_weight),
+                                     (self.detector_kinds(detected or {}), detector_weight)) if p and w > 0]
+        total_weight = sum(w for _, w in parts)
+        totals: dict[str, float] = dict.fromkeys(self.kinds, 0.0) if parts else {}
+        for probabilities, weight in parts:
+            for kind, p in probabilities.items():
+                totals[kind] = totals.get(kind, 0.0) + weight / total_weight * p
         return sorted(totals.items(), key=lambda kv: -kv[1])
+
+    def confident_top1(self, matches: list[ModelMatch]) -> bool:
+        """The best match has a seat kind, a score of at least `confident_score` and more than
+        CONFIDENT_SHARE of the retrieval vote over `matches`."""
+        scores = np.array([m.score for m in matches if m.record.seat_kind])
+        return self._confident(matches[0] if matches else None, scores)
+
+    def _confident(self, top: ModelMatch | None, voter_scores: np.ndarray) -> bool:
+        """`confident_top1` given the scores (m,) of every model with a seat kind, best first."""
+        if top is None or not top.record.seat_kind or top.score < self.confident_score:
+            return False
+        weights = np.exp((voter_scores - voter_scores.max()) / self.category_temperature)
+        return float(weights[0] / weights.sum()) > CONFIDENT_SHARE
+
+    def detector_kinds(self, detected: dict[str, float]) -> dict[str, float]:
+        """A detector's class probabilities spread over the index's seat kinds (DETECTOR_KINDS)."""
+        spread: dict[str, float] = {}
+        for label, p in detected.items():
+            kinds = [k for k in DETECTOR_KINDS.get(label, ()) if k in self.kinds]
+            for kind in kinds:
+                spread[kind] = spread.get(kind, 0.0) + p / len(kinds)
+        return spread
 
     def vote(self, matches: list[ModelMatch]) -> dict[str, float]:
         """The retrieval vote: softmax(score / category_temperature) summed per seat kind over the
@@ -207,6 +259,12 @@ def true_errors(true_camera: np.ndarray | None, camera: np.ndarray, symmetry: Sy
         return None, None
     plain = float(angular_error_deg(true_camera, camera))
     return plain, None if symmetry is None else symmetric_angular_error_deg(true_camera, camera, symmetry)
+
+
+def _own_kind_classifier(embedder: Embedder) -> KindClassifier | None:
+    """The embedder's trained seat-kind head as a classifier of its vectors, if it has one."""
+    head = getattr(embedder, "kind_head", None)
+    return KindClassifier(*head()) if head is not None else None
 
 
 def _typical_spacing(cameras: np.ndarray, model_ids: np.ndarray) -> float:

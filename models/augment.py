@@ -2,7 +2,9 @@
 
 Per image: random scale and shift (the object may be cut by the frame or small in it), a background
 (a crop of a training HDRI panorama, a flat colour, or the white the index is rendered on), brightness,
-contrast, saturation and per-channel gain jitter, optional Gaussian blur and sensor noise. Lighting is
+contrast, saturation and per-channel gain jitter, optional Gaussian blur and sensor noise. Off unless
+configured (the lite0_adapter's domain randomisation): occluding bands from an image edge (table edges,
+other furniture), motion blur and JPEG artefacts. Lighting is
 randomised at render time (render.pool.RenderJob.lighting_seed). Randomness is stateless and driven by
 a (2,) int seed per batch, so a seeded run sees the same images.
 """
@@ -33,6 +35,12 @@ class AugmentConfig:
     p_blur: float = 0.4
     blur_sigma_px: tuple[float, float] = (0.5, 1.5)
     noise_std: tuple[float, float] = (0.0, 6.0)
+    p_occlusion: float = 0.0  # a band from one image edge covered by another background crop
+    occlusion_depth: tuple[float, float] = (0.1, 0.35)  # the band's depth, a fraction of the side
+    p_motion_blur: float = 0.0
+    motion_length_px: tuple[float, float] = (3.0, 9.0)
+    p_jpeg: float = 0.0
+    jpeg_quality: tuple[int, int] = (15, 85)
 
 
 def background_pool(panoramas: list[np.ndarray], size_px: int, count: int, seed: int) -> np.ndarray:
@@ -48,15 +56,20 @@ def augment_batch(rgba: tf.Tensor, backgrounds: tf.Tensor, seed: tf.Tensor, size
                   config: AugmentConfig = AugmentConfig()) -> tf.Tensor:
     """rgba: (n, S0, S0, 4) uint8 renders; backgrounds: (B, size_px, size_px, 3) uint8; seed: (2,) int.
     Returns (n, size_px, size_px, 3) float32 in [0, 255]."""
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 12)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 18)
     n = tf.shape(rgba)[0]
     layer = _crop_scale(tf.cast(rgba, tf.float32), size_px, config, seeds[0], seeds[1])
     image = _over_background(layer, backgrounds, n, config, seeds[2:5])
+    if config.p_occlusion > 0:
+        image = _occlude(image, backgrounds, n, config, seeds[12:15])
     image = _colour_jitter(image, n, config, seeds[5:9])
     image = _maybe_blur(image, n, config, seeds[9], seeds[10])
+    if config.p_motion_blur > 0:
+        image = _motion_blur(image, n, config, seeds[15:17])
     noise_std = _uniform(seeds[11], (n, 1, 1, 1), config.noise_std)
     noise = tf.random.stateless_normal(tf.shape(image), seeds[11][::-1]) * noise_std
-    return tf.clip_by_value(image + noise, 0.0, 255.0)
+    image = tf.clip_by_value(image + noise, 0.0, 255.0)
+    return _jpeg(image, n, config, seeds[17]) if config.p_jpeg > 0 else image
 
 
 def _uniform(seed: tf.Tensor, shape, bounds: tuple[float, float]) -> tf.Tensor:
@@ -105,3 +118,51 @@ def _maybe_blur(image: tf.Tensor, n: tf.Tensor, config: AugmentConfig, sigma_see
     blurred = tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")
     chosen = tf.random.stateless_uniform((n, 1, 1, 1), pick_seed) < config.p_blur
     return tf.where(chosen, blurred, image)
+
+
+def _occlude(image: tf.Tensor, backgrounds: tf.Tensor, n: tf.Tensor, config: AugmentConfig,
+             seeds: tf.Tensor) -> tf.Tensor:
+    """Covers a band from a random edge (depth a fraction of the side) with another background crop."""
+    size = tf.shape(image)[1]
+    picks = tf.random.stateless_uniform((n,), seeds[0], 0, tf.shape(backgrounds)[0], dtype=tf.int32)
+    cover = tf.cast(tf.gather(backgrounds, picks), tf.float32)
+    depth = _uniform(seeds[1], (n, 1, 1), config.occlusion_depth)
+    edge = tf.random.stateless_uniform((n, 1, 1), seeds[2], 0, 4, dtype=tf.int32)
+    chosen = tf.random.stateless_uniform((n, 1, 1), seeds[2][::-1]) < config.p_occlusion
+    ramp = (tf.cast(tf.range(size), tf.float32) + 0.5) / tf.cast(size, tf.float32)
+    rows, cols = ramp[None, :, None], ramp[None, None, :]
+    bands = tf.stack([rows < depth + 0 * cols, rows > 1 - depth + 0 * cols,
+                      cols < depth + 0 * rows, cols > 1 - depth + 0 * rows], axis=-1)  # (n, S, S, 4)
+    covered = tf.reduce_any(bands & tf.cast(tf.one_hot(edge, 4), tf.bool), axis=-1) & chosen
+    return tf.where(covered[..., None], cover, image)
+
+
+def _motion_blur(image: tf.Tensor, n: tf.Tensor, config: AugmentConfig, seeds: tf.Tensor) -> tf.Tensor:
+    """One straight-line kernel per batch (random length and angle, 9x9), on a random subset of it."""
+    length = _uniform(seeds[0], (), config.motion_length_px)
+    angle = _uniform(seeds[0][::-1], (), (0.0, np.pi))
+    grid = tf.range(-4.0, 5.0)
+    ys, xs = grid[:, None], grid[None, :]
+    along = xs * tf.cos(angle) + ys * tf.sin(angle)
+    across = -xs * tf.sin(angle) + ys * tf.cos(angle)
+    taps = tf.nn.relu(1.0 - tf.abs(across)) * tf.cast(tf.abs(along) <= length / 2, tf.float32)
+    taps /= tf.reduce_sum(taps)
+    kernel = tf.tile(tf.reshape(taps, (9, 9, 1, 1)), (1, 1, 3, 1))
+    padded = tf.pad(image, [[0, 0], [4, 4], [4, 4], [0, 0]], mode="SYMMETRIC")
+    blurred = tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")
+    chosen = tf.random.stateless_uniform((n, 1, 1, 1), seeds[1]) < config.p_motion_blur
+    return tf.where(chosen, blurred, image)
+
+
+def _jpeg(image: tf.Tensor, n: tf.Tensor, config: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
+    """JPEG-compress a random subset at random qualities (per image: TensorFlow's codec is per image)."""
+    quality = tf.random.stateless_uniform((n,), seed, config.jpeg_quality[0], config.jpeg_quality[1] + 1,
+                                          dtype=tf.int32)
+    chosen = tf.random.stateless_uniform((n,), seed[::-1]) < config.p_jpeg
+
+    def one(args):
+        picture, q, pick = args
+        encoded = tf.image.adjust_jpeg_quality(picture / 255.0, q) * 255.0
+        return tf.where(pick, encoded, picture)
+
+    return tf.map_fn(one, (image, quality, chosen), fn_output_signature=tf.float32)

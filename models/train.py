@@ -79,7 +79,7 @@ def train(models: list[TrainingModel], cameras: np.ndarray, panoramas: dict[str,
     if not panoramas:
         raise TrainingError("training needs at least one HDRI panorama for photo backgrounds")
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_resume(out_dir, config)
+    check_resume(out_dir, config)
     views = render_training_views(models, cameras, config.render_size_px, config.variants,
                                   cache_dir or out_dir / "renders", workers, config.seed, progress)
     pool = background_pool(list(panoramas.values()), config.input_size_px,
@@ -103,7 +103,9 @@ def is_trained(out_dir: Path) -> bool:
     return (out_dir / MANIFEST_FILE).exists() and (out_dir / "config.json").exists()
 
 
-def _check_resume(out_dir: Path, config: TrainConfig) -> None:
+def check_resume(out_dir: Path, config) -> None:
+    """Record config (anything with to_json(), e.g. TrainConfig) in out_dir, or refuse one that differs
+    from the run already there (max_minutes may change between resumes)."""
     path = out_dir / TRAIN_CONFIG_FILE
     wanted = config.to_json()
     resumable = {k: v for k, v in wanted.items() if k != "max_minutes"}

@@ -33,7 +33,9 @@ _POLL_SECONDS = 0.5  # how often a waiting parent checks for crashed workers
 class RenderJob:
     """One CAD file to render. rotation: 3x3 nested list or None; size: (w, h, d) or None;
     cameras: (n, 3) unit vectors; size_px: square image side; lighting_seed: None for the default
-    lighting, else each view gets its own seeded random lighting (render.renderer.Lighting.random)."""
+    lighting, else each view gets its own seeded random lighting (render.renderer.Lighting.random);
+    material_seed: None keeps the model's materials, else its parts get seeded random colours
+    (render.materials.randomise_materials), the same in every view of the job."""
 
     key: str
     path: str
@@ -42,6 +44,7 @@ class RenderJob:
     cameras: np.ndarray
     size_px: int
     lighting_seed: int | None = None
+    material_seed: int | None = None
 
 
 @dataclass
@@ -85,8 +88,12 @@ class _RendererCache:
 
     def render(self, job: RenderJob) -> RenderResult:
         try:
+            renderer = self._get(job.size_px)  # first: it sets up PyOpenGL's OSMesa platform
             scene = load_scene(Path(job.path), job.rotation, None if job.size is None else tuple(job.size))
-            renderer = self._get(job.size_px)
+            if job.material_seed is not None:
+                from render.materials import randomise_materials
+
+                scene = randomise_materials(scene, np.random.default_rng(job.material_seed))
             images = renderer.render(scene, np.asarray(job.cameras), _lightings(job))
             return RenderResult(job.key, images, None)
         except Exception as exc:  # any failure is this job's result, never the whole run's

@@ -82,13 +82,42 @@ def test_vote_sums_softmax_weights_per_kind(searcher):
 
 
 def test_seat_kinds_mix_the_vote_and_the_classifier_equally(searcher):
-    matches = [_match("sofa", 0.9)]
+    matches = [_match("sofa", 0.9), _match("stool", 0.9)]  # a tie: no confident top-1
     classified = {"chair": 0.7, "stool": 0.3}
     mixed = dict(searcher.seat_kinds(matches, classified))
-    assert mixed == pytest.approx({"sofa": 0.5, "chair": 0.35, "stool": 0.15})
-    assert dict(searcher.seat_kinds(matches, {})) == pytest.approx({"sofa": 1.0, "chair": 0.0, "stool": 0.0})
+    assert mixed == pytest.approx({"sofa": 0.25, "chair": 0.35, "stool": 0.4})
+    assert dict(searcher.seat_kinds(matches, {})) == pytest.approx({"sofa": 0.5, "chair": 0.0, "stool": 0.5})
     assert dict(searcher.seat_kinds([], classified)) == pytest.approx({"chair": 0.7, "stool": 0.3, "sofa": 0.0})
     assert searcher.seat_kinds([], {}) == []
+
+
+def test_a_confident_top1_model_decides_the_seat_kind(searcher):
+    # the office-chair case: the right model clearly first, a classifier sure of another kind
+    searcher.confident_score = 0.85
+    classified = {"chair": 0.95, "stool": 0.05}
+    clear = [_match("sofa", 0.90), _match("chair", 0.86), _match("chair", 0.85)]  # exp(-2) + exp(-2.5) < 1
+    assert searcher.confident_top1(clear)
+    kinds = searcher.seat_kinds(clear, classified)
+    assert kinds[0][0] == "sofa" and sum(p for _, p in kinds) == pytest.approx(1.0)
+    assert {k for k, _ in kinds} == {"chair", "sofa", "stool"}
+    # a top-1 that is not clearly ahead leaves the answer to the mixture
+    close = [_match("sofa", 0.90), _match("chair", 0.895), _match("chair", 0.89)]
+    assert not searcher.confident_top1(close)
+    assert searcher.seat_kinds(close, classified)[0][0] == "chair"
+    assert not searcher.confident_top1([_match(None, 0.99), _match("sofa", 0.5)])
+    # clearly first, but a low score: the best of the others for a seat outside the catalogue
+    searcher.confident_score = 0.95
+    assert not searcher.confident_top1(clear) and searcher.seat_kinds(clear, classified)[0][0] == "chair"
+
+
+def test_detector_classes_join_the_mixture_only_with_a_weight(searcher):
+    close = [_match("sofa", 0.90), _match("chair", 0.90)]
+    assert searcher.detector_kinds({"couch": 0.8, "chair": 0.2, "tv": 1.0}) == pytest.approx(
+        {"sofa": 0.8, "chair": 0.1, "stool": 0.1})
+    without = dict(searcher.seat_kinds(close, {}, {"couch": 1.0}))
+    assert without == pytest.approx({"sofa": 0.5, "chair": 0.5, "stool": 0.0})
+    with_detector = dict(searcher.seat_kinds(close, {}, {"couch": 1.0}, detector_weight=0.5))
+    assert with_detector == pytest.approx({"sofa": 0.75, "chair": 0.25, "stool": 0.0})
 
 
 def test_the_classifier_answers_for_a_model_missing_from_the_results(collection, cameras):

@@ -1,0 +1,106 @@
+"""The `photo2cad train-adapter` and `photo2cad index derive-adapter` commands (the lite0_adapter embedder)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from app.settings import Settings
+
+
+def add_train_parser(commands, at_least, positive_float) -> None:
+    """Options left at None take the library defaults (not imported here: TensorFlow)."""
+    train = commands.add_parser("train-adapter", help="train the lite0_adapter embedder on frozen Lite0 "
+                                "features of randomised renders (resumable: run it again after an interruption)")
+    train.add_argument("--out", type=Path, default=None, help="default data_dir/models/lite0_adapter")
+    train.add_argument("--lite0-index", type=Path, default=None,
+                       help="efficientnet_lite0 index holding the clean views; default data_dir/index/efficientnet_lite0")
+    train.add_argument("--cache", type=Path, default=None,
+                       help="feature cache folder; default data_dir/training/adapter_features")
+    train.add_argument("--queries", type=at_least(1), help="randomised renders per model, default 64")
+    train.add_argument("--render-size", type=at_least(32), help="render side in pixels, default 160")
+    train.add_argument("--use-queries", type=at_least(1), default=None,
+                       help="train on only the first N cached renders of each model (default: all)")
+    train.add_argument("--materials", choices=("all", "random", "own"), default=None,
+                       help="train on all renders (default), or only those with random part colours, or "
+                            "only those with the models' own materials (an ablation)")
+    train.add_argument("--epochs", type=at_least(1), help="default 40")
+    train.add_argument("--max-minutes", type=positive_float, default=None,
+                       help="stop after the epoch that crosses this training time")
+    train.add_argument("--plain", action="store_true",
+                       help="no domain randomisation beyond the scratch CNN's (no random materials, "
+                            "occlusion, motion blur, JPEG; narrower crops and white balance)")
+    train.add_argument("--seed", type=at_least(0), help="training seed, default 0")
+    train.add_argument("--include-heldout", action="store_true",
+                       help="also train on the models and panoramas `photo2cad evaluate` holds out")
+    train.add_argument("--force", action="store_true", help="train again even if --out holds a model")
+    train.set_defaults(handler=train_adapter_command)
+
+
+def add_derive_parser(commands) -> None:
+    derive = commands.add_parser("derive-adapter", help="make the lite0_adapter index from an "
+                                 "efficientnet_lite0 index (no rendering): into the configured index folder")
+    derive.add_argument("--from", dest="source", type=Path, default=None,
+                        help="default data_dir/index/efficientnet_lite0")
+    derive.set_defaults(handler=derive_command)
+
+
+def feature_config(args: argparse.Namespace):
+    """The FeatureConfig the options ask for: randomised by default (RANDOMISED), else the plain set."""
+    from models.adapter_features import FeatureConfig
+    from models.augment import AugmentConfig
+
+    given = {"queries": args.queries, "render_size_px": args.render_size, "seed": args.seed}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.plain:
+        return FeatureConfig(p_random_materials=0.0, augment=AugmentConfig(), **given)
+    return FeatureConfig(augment=AugmentConfig(**RANDOMISED), **given)
+
+
+# Domain randomisation past the scratch CNN's augmentation (models.augment.AugmentConfig fields).
+RANDOMISED = {"scale": (0.8, 1.4), "shift": 0.12, "channel_gain": (0.75, 1.25), "p_occlusion": 0.3,
+              "p_motion_blur": 0.2, "p_jpeg": 0.5, "noise_std": (0.0, 8.0)}
+
+
+def train_adapter_command(args: argparse.Namespace, settings: Settings) -> int:
+    from app.adapter import train_lite0_adapter
+    from models.train_adapter import AdapterTrainConfig, is_trained
+
+    out = args.out or settings.trained_adapter_dir
+    if is_trained(out) and not args.force:
+        print(f"{out} already holds a trained adapter (--force to train again)")
+        return 0
+    if args.force:
+        shutil.rmtree(out, ignore_errors=True)
+    given = {"epochs": args.epochs, "seed": args.seed, "max_minutes": args.max_minutes,
+             "queries_per_model": args.use_queries, "materials": args.materials}
+    config = AdapterTrainConfig(**{k: v for k, v in given.items() if v is not None})
+    from app.cli import _training_holdouts
+
+    skip = _training_holdouts(settings, args.include_heldout)
+    manifest = train_lite0_adapter(
+        settings, config, feature_config(args), out,
+        args.lite0_index or settings.data_dir / "index" / "efficientnet_lite0",
+        args.cache or settings.data_dir / "training" / "adapter_features", skip.models, skip.panoramas,
+        skip.split_seed)
+    print(f"trained {manifest['epochs_done']} epochs ({manifest['training_seconds']} s) on "
+          f"{manifest['data']['models']} models ({manifest['data']['query_images']} query images, "
+          f"{manifest['data']['clean_views']} clean views) into {out}; validation top-1: backbone only "
+          f"{manifest['metrics']['val_backbone_only'].get('top1', float('nan')):.3f}, adapter "
+          f"{manifest['metrics']['val'].get('top1', float('nan')):.3f}")
+    return 0
+
+
+def derive_command(args: argparse.Namespace, settings: Settings) -> int:
+    from app.adapter import derive_adapter_index, load_adapter_embedder
+    from app.bootstrap import versions
+
+    source = args.source or settings.data_dir / "index" / "efficientnet_lite0"
+    embedder = load_adapter_embedder(settings)
+    collection = derive_adapter_index(source, settings.resolved_index_dir, embedder, settings.faiss_factory,
+                                      versions())
+    print(json.dumps(collection.manifest["counts"]))
+    collection.close()
+    return 0
