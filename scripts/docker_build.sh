@@ -81,7 +81,8 @@ prepare_data() {
 }
 
 pack_code() {
-  tar -cf "$OUT/src.tar" --exclude=__pycache__ --exclude='*.pyc' pyproject.toml app models render index
+  tar -cf "$OUT/src.tar" --exclude=__pycache__ --exclude='*.pyc' pyproject.toml app models render catalogue index \
+    evaluation
 }
 
 make_rootfs

@@ -37,16 +37,20 @@ def require_api_key(services: ServicesDep, x_api_key: Annotated[str | None, Head
     check_api_key(services.settings.api_key, None if x_api_key is None else x_api_key.encode("latin-1"))
 
 
+GATED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # others get the router's 405
+
+
 class ApiKeyGate:
-    """ASGI middleware checking the key of /api/admin requests before anything reads their body
-    (FastAPI parses an upload before it runs the route's dependencies)."""
+    """ASGI middleware checking the key of /api/admin requests that change something before anything
+    reads their body (FastAPI parses an upload before it runs the route's dependencies)."""
 
     def __init__(self, app: ASGIApp, api_key: str | None) -> None:
         self.app = app
         self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/admin/"):
+        if (scope["type"] == "http" and scope["path"].startswith("/api/admin/")
+                and scope["method"] in GATED_METHODS):
             try:
                 check_api_key(self.api_key, dict(scope["headers"]).get(b"x-api-key"))
             except HTTPException as exc:

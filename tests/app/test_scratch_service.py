@@ -87,7 +87,7 @@ def test_classify_names_each_catalogue_seat_kind(scratch_settings, tiny_cad_dir)
             assert response.status_code == 200
             categories = response.json()["categories"]
             assert categories[0]["label"] == kind, (name, categories)
-            assert sum(c["probability"] for c in categories) == pytest.approx(1.0)
+            assert sum(c["probability"] for c in categories) == pytest.approx(1.0, abs=5e-4)  # 4 decimals each
 
 
 @pytest.mark.parametrize("flags, message", [
