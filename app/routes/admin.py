@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Request, UploadFile, status
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import bootstrap
@@ -37,20 +38,17 @@ def require_api_key(services: ServicesDep, x_api_key: Annotated[str | None, Head
     check_api_key(services.settings.api_key, None if x_api_key is None else x_api_key.encode("latin-1"))
 
 
-GATED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # others get the router's 405
-
-
 class ApiKeyGate:
-    """ASGI middleware checking the key of /api/admin requests that change something before anything
-    reads their body (FastAPI parses an upload before it runs the route's dependencies)."""
+    """ASGI middleware checking the key of requests to an admin route (path and method) before anything
+    reads their body (FastAPI parses an upload before it runs the route's dependencies); other methods on
+    those paths get the router's 405."""
 
     def __init__(self, app: ASGIApp, api_key: str | None) -> None:
         self.app = app
         self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["path"].startswith("/api/admin/")
-                and scope["method"] in GATED_METHODS):
+        if scope["type"] == "http" and any(route.matches(scope)[0] is Match.FULL for route in router.routes):
             try:
                 check_api_key(self.api_key, dict(scope["headers"]).get(b"x-api-key"))
             except HTTPException as exc:
