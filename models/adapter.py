@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.embedder import EmbedderInfo, checked_images, l2_normalise
+from models.model_folder import missing_model_files, write_model_folder
 
 NAME = "lite0_adapter"
 BACKBONE = "efficientnet_lite0"
@@ -92,18 +93,12 @@ def build_adapter(config: AdapterConfig) -> keras.Model:
 
 def save_adapter(model: keras.Model, config: AdapterConfig, folder: Path) -> None:
     """Weights then config (a folder with a config is complete), each written atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{WEIGHTS_FILE}.tmp.weights.h5"
-    model.save_weights(tmp)
-    tmp.replace(folder / WEIGHTS_FILE)
-    tmp_config = folder / f".{CONFIG_FILE}.tmp"
-    config.save(tmp_config)
-    tmp_config.replace(folder / CONFIG_FILE)
+    write_model_folder(model, config, folder, WEIGHTS_FILE, CONFIG_FILE)
 
 
 def load_adapter(folder: Path) -> tuple[keras.Model, AdapterConfig]:
     folder = Path(folder)
-    if not (folder / CONFIG_FILE).exists() or not (folder / WEIGHTS_FILE).exists():
+    if missing_model_files(folder, CONFIG_FILE, WEIGHTS_FILE):
         raise AdapterModelError(f"no trained {NAME} in {folder} (need {CONFIG_FILE} and {WEIGHTS_FILE}; "
                                 "run `photo2cad train-adapter`)")
     config = AdapterConfig.load(folder / CONFIG_FILE)

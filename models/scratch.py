@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.embedder import EmbedderInfo, checked_images, l2_normalise, network_input
+from models.model_folder import missing_model_files, write_model_folder
 
 NAME = "scratch_cnn"
 EMBEDDING_LAYER = "embedding"
@@ -95,21 +96,15 @@ def _conv_block(x: tf.Tensor, width: int, stride: int, name: str) -> tf.Tensor:
 
 def save_model(model: keras.Model, config: ScratchConfig, folder: Path) -> None:
     """Write weights then config (the config last: a folder with a config is complete). Atomic per file."""
-    folder.mkdir(parents=True, exist_ok=True)
     bare = build_scratch_cnn(config)  # not compiled: Keras would also save the optimizer state (3x the size)
     bare.set_weights(model.get_weights())
-    tmp = folder / f".{WEIGHTS_FILE}.tmp.weights.h5"
-    bare.save_weights(tmp)
-    tmp.replace(folder / WEIGHTS_FILE)
-    tmp_config = folder / f".{CONFIG_FILE}.tmp"
-    config.save(tmp_config)
-    tmp_config.replace(folder / CONFIG_FILE)
+    write_model_folder(bare, config, folder, WEIGHTS_FILE, CONFIG_FILE)
 
 
 def load_model(folder: Path) -> tuple[keras.Model, ScratchConfig]:
     """The training network with its weights, and its config."""
     folder = Path(folder)
-    if not (folder / CONFIG_FILE).exists() or not (folder / WEIGHTS_FILE).exists():
+    if missing_model_files(folder, CONFIG_FILE, WEIGHTS_FILE):
         raise ScratchModelError(f"no trained {NAME} in {folder} (need {CONFIG_FILE} and {WEIGHTS_FILE}; "
                                 f"run `photo2cad train`)")
     config = ScratchConfig.load(folder / CONFIG_FILE)
