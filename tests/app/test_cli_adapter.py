@@ -1,0 +1,27 @@
+"""The adapter's CLI commands refuse bad input with one line and exit 2, before any work."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.cli import main
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"], "must be at least 1"), (["--render-size", "8"], "must be at least 32"),
+    (["--queries", "x"], "not a whole number"), (["--max-minutes", "-1"], "must be a positive number"),
+    (["--materials", "plastic"], "invalid choice"),
+])
+def test_train_adapter_refuses_bad_flags_with_one_line(flags, message, capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["train-adapter", *flags])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_derive_adapter_from_a_missing_index_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PHOTO2CAD_DATA_DIR", str(tmp_path))
+    assert main(["index", "derive-adapter", "--from", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "no index at" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
