@@ -5,6 +5,8 @@ and deriving its index from an `efficientnet_lite0` index without rendering agai
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,17 +15,23 @@ import numpy as np
 import models
 from app.scratch import _training_model
 from app.settings import Settings
-from index.build import view_cameras
+from index.build import ModelSource, index_models, view_cameras
 from index.collection import Collection
+from index.lock import index_write_lock
 
 if TYPE_CHECKING:  # TensorFlow is imported only when training or embedding
     from models.adapter import AdapterEmbedder
-    from models.adapter_features import FeatureConfig
+    from models.adapter_features import FeatureConfig, QueryFeatures
     from models.train_adapter import AdapterTrainConfig, CleanViews
+    from models.training_data import TrainingModel
 
 # Shipped as package data of `models`; rebuilt with `photo2cad train-adapter --out models/artifacts/lite0_adapter`.
 SHIPPED_DIR = Path(models.__file__).resolve().parent / "artifacts" / "lite0_adapter"
 BACKGROUND_POOL = 512
+# Extra training shapes (e.g. training_shapes/infinigen) have no catalogue index: their clean views come
+# from a Lite0 index of their own, rendered from the icosphere level-1 cameras of the polar range
+# (24 views a shape, against the catalogue's 82) to keep the first run short.
+SHAPES_VIEW_COUNT = 1
 
 
 def adapter_dir(settings: Settings) -> Path:
@@ -47,21 +55,28 @@ def load_adapter_embedder(settings: Settings, folder: Path | None = None) -> Ada
 
 def train_lite0_adapter(settings: Settings, config: AdapterTrainConfig, features: FeatureConfig, out_dir: Path,
                         lite0_index: Path, cache_dir: Path, heldout_models: list[str],
-                        heldout_panoramas: list[str], split_seed: int | None, progress: bool = True) -> dict:
+                        heldout_panoramas: list[str], split_seed: int | None, progress: bool = True,
+                        extra_shapes: Sequence[Path] = (), extra_queries: int = 24,
+                        shapes_index: Path | None = None) -> dict:
     """Features of randomised renders of the default catalogue's models but the held-out ones and those the
     Lite0 index lacks (they have no clean views; rebuild that index to train on them) (cached in
     cache_dir), over crops of the panoramas but the held-out ones, paired with the clean views of the
     same models stored in the `efficientnet_lite0` index at lite0_index: train the adapter into out_dir.
     The CLI passes the evaluation's hold-outs (drawn with split_seed; None: nothing held out).
+    extra_shapes: manifest.json files of extra training shape sets (models.training_data.shape_set_models),
+    `extra_queries` randomised renders each, their clean views from a Lite0 index of their own at
+    shapes_index (default: cache_dir's sibling `shapes_index`; built or finished here, SHAPES_VIEW_COUNT).
     Returns the manifest."""
     from app.bootstrap import ensure_catalogue, hdri_dir
     from models.adapter import BACKBONE
     from models.adapter_features import query_features
     from models.augment import background_pool
     from models.train_adapter import train_adapter
+    from models.training_data import shape_set_models
     from models.transfer import build_embedder
     from render.backgrounds import load_panorama
 
+    extra = [m for manifest in extra_shapes for m in shape_set_models(manifest)]  # a bad set fails first
     indexed = _indexed_models(lite0_index)
     entries = [e for e in ensure_catalogue(settings) if e.model_id not in heldout_models]
     train_models = [_training_model(e) for e in entries if e.model_id in indexed]
@@ -75,12 +90,63 @@ def train_lite0_adapter(settings: Settings, config: AdapterTrainConfig, features
     info = {"catalogue": str(settings.catalogue_dir), "heldout_models_excluded": heldout_models,
             "heldout_panoramas_excluded": heldout_panoramas, "split_seed": split_seed,
             "panoramas": [p.name for p in panorama_files],
-            "features": features.to_json(), "feature_seconds_this_run": round(time.time() - began, 1),
-            "lite0_index": str(lite0_index),
+            "features": features.to_json(), "lite0_index": str(lite0_index),
             "not_in_lite0_index": sorted(e.model_id for e in entries if e.model_id not in indexed)}
     kinds = [m.seat_kind for m in train_models]
+    if extra:
+        shapes_index = shapes_index or cache_dir.parent / "shapes_index"
+        index_training_shapes(settings, extra, shapes_index, backbone, progress)
+        more = query_features(extra, backbone, pool, replace(features, queries=extra_queries), cache_dir,
+                              settings.render_workers, progress)
+        queries, clean = join_training_sets(queries, clean, more, clean_views(shapes_index, backbone.info,
+                                                                              more.model_ids))
+        kinds += [m.seat_kind for m in extra]
+        info |= {"extra_shape_sets": [str(p) for p in extra_shapes], "extra_shapes": len(extra),
+                 "extra_queries_per_shape": extra_queries, "shapes_index": str(shapes_index)}
+    info["feature_seconds_this_run"] = round(time.time() - began, 1)
     return train_adapter(queries, clean, kinds, view_cameras(settings.view_config()), out_dir, config, info,
                          progress)
+
+
+def index_training_shapes(settings: Settings, shapes: Sequence[TrainingModel], index_dir: Path, embedder,
+                          progress: bool = True) -> None:
+    """Build (or finish: resumable like any index) the index of extra training shapes at index_dir with
+    `embedder` (the adapter's backbone, as in the catalogue's Lite0 index), the catalogue index's view
+    settings but SHAPES_VIEW_COUNT cameras; it only serves training."""
+    from app.bootstrap import versions
+
+    views = replace(settings.view_config(), count=SHAPES_VIEW_COUNT)
+    sources = [ModelSource(m.model_id, Path(m.path), Path(m.path).stem, seat_kind=m.seat_kind) for m in shapes]
+    with index_write_lock(index_dir):
+        collection = Collection.open_or_create(index_dir, embedder.info, views, "Flat", versions(),
+                                               holding_lock=True)
+        try:
+            report = index_models(collection, embedder, sources, settings.render_workers, progress)
+        finally:
+            collection.close()
+    if report.failed:
+        from models.train_adapter import TrainingError
+
+        raise TrainingError(f"{len(report.failed)} training shapes did not render, e.g. {report.failed[0]}")
+
+
+def join_training_sets(queries: QueryFeatures, clean: CleanViews, more: QueryFeatures, more_clean: CleanViews,
+                       ) -> tuple[QueryFeatures, CleanViews]:
+    """Two training sets (queries with the clean views of the same models) as one: the second's model
+    indices shifted past the first's. Both must come from the same backbone at the same input size."""
+    from models.adapter_features import QueryFeatures
+    from models.train_adapter import CleanViews, TrainingError
+
+    if queries.input_size_px != more.input_size_px or set(queries.model_ids) & set(more.model_ids):
+        raise TrainingError("training sets to join must share the input size and no model id")
+    n = len(queries.model_ids)
+    joined = QueryFeatures(np.concatenate([queries.features, more.features]),
+                           np.concatenate([queries.model, more.model + n]),
+                           np.concatenate([queries.cameras, more.cameras]), queries.model_ids + more.model_ids,
+                           queries.input_size_px, np.concatenate([queries.random_materials, more.random_materials]))
+    return joined, CleanViews(np.concatenate([clean.features, more_clean.features]),
+                              np.concatenate([clean.model, more_clean.model + n]),
+                              np.concatenate([clean.cameras, more_clean.cameras]))
 
 
 def _indexed_models(lite0_index: Path) -> set[str]:

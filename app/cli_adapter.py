@@ -32,6 +32,11 @@ def add_train_parser(commands, at_least, positive_float) -> None:
     train.add_argument("--plain", action="store_true",
                        help="no domain randomisation beyond the scratch CNN's (no random materials, "
                             "occlusion, motion blur, JPEG; narrower crops and white balance)")
+    train.add_argument("--extra-shapes", type=Path, action="append", default=[], metavar="MANIFEST",
+                       help="also train on a set of extra shapes (manifest.json, e.g. "
+                            "training_shapes/infinigen/manifest.json); repeatable")
+    train.add_argument("--extra-queries", type=at_least(1), default=24,
+                       help="randomised renders per extra shape, default 24")
     train.add_argument("--seed", type=at_least(0), help="training seed, default 0")
     train.add_argument("--include-heldout", action="store_true",
                        help="also train on the models and panoramas `photo2cad evaluate` holds out")
@@ -84,7 +89,7 @@ def train_adapter_command(args: argparse.Namespace, settings: Settings) -> int:
         settings, config, feature_config(args), out,
         args.lite0_index or settings.data_dir / "index" / "efficientnet_lite0",
         args.cache or settings.data_dir / "training" / "adapter_features", skip.models, skip.panoramas,
-        skip.split_seed)
+        skip.split_seed, extra_shapes=args.extra_shapes, extra_queries=args.extra_queries)
     print(f"trained {manifest['epochs_done']} epochs ({manifest['training_seconds']} s) on "
           f"{manifest['data']['models']} models ({manifest['data']['query_images']} query images, "
           f"{manifest['data']['clean_views']} clean views) into {out}; validation top-1: backbone only "

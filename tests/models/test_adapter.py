@@ -138,3 +138,41 @@ def test_the_embedder_maps_images_and_exposes_its_kind_head(tiny_features, tiny_
     assert np.allclose((vectors @ weights[:-1] + weights[-1]) / temperature, logits, atol=1e-3)
     with pytest.raises(ValueError):
         embedder.embed(np.zeros((1, 8, 8), np.uint8))
+
+
+def test_extra_shapes_get_their_own_clean_index_and_join_the_training(tiny_features, tiny_clean, tiny_embedder,
+                                                                      tiny_index_settings, tmp_path,
+                                                                      monkeypatch) -> None:
+    from dataclasses import replace
+
+    import index.build as build_module
+    from app.adapter import SHAPES_VIEW_COUNT, index_training_shapes, join_training_sets
+    from models.training_data import shape_set_models
+    from render.cameras import sphere_cameras
+
+    shapes = shape_set_models(Path("training_shapes/infinigen/manifest.json"), kinds=("office_chair", "bench"))
+    shapes = [next(s for s in shapes if s.seat_kind == k) for k in ("office_chair", "bench")]
+    models, backgrounds, cache, queries = tiny_features
+    index_training_shapes(tiny_index_settings, shapes, tmp_path / "shapes", tiny_embedder, progress=False)
+    grid = len(sphere_cameras(SHAPES_VIEW_COUNT, "icosphere", (20.0, 90.0), 0))
+    more_clean = clean_views(tmp_path / "shapes", tiny_embedder.info, [s.model_id for s in shapes])
+    assert np.bincount(more_clean.model).tolist() == [grid, grid]
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("indexed shapes were rendered again")
+
+    monkeypatch.setattr(build_module, "render_jobs", no_rendering)
+    index_training_shapes(tiny_index_settings, shapes, tmp_path / "shapes", tiny_embedder, progress=False)
+    more = query_features(shapes, tiny_embedder, backgrounds, replace(FEATURES, queries=6), cache, workers=1,
+                          progress=False)
+    joined, clean = join_training_sets(queries, tiny_clean, more, more_clean)
+    assert joined.model_ids == queries.model_ids + [s.model_id for s in shapes]
+    assert np.array_equal(np.bincount(joined.model), [FEATURES.queries] * 3 + [6, 6])
+    assert np.array_equal(np.bincount(clean.model)[3:], [grid, grid])
+    manifest = train_adapter(joined, clean, [m.seat_kind for m in models] + ["office_chair", "bench"],
+                             view_cameras(tiny_index_settings.view_config()), tmp_path / "adapter", TINY,
+                             progress=False)
+    assert manifest["data"]["models"] == 5 and manifest["data"]["seat_kinds"] == sorted(
+        {"chair", "stool", "sofa", "office_chair", "bench"})
+    with pytest.raises(TrainingError, match="no model id"):
+        join_training_sets(queries, tiny_clean, queries, tiny_clean)
