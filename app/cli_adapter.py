@@ -10,6 +10,17 @@ from pathlib import Path
 from app.settings import Settings
 
 
+def share(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
 def add_train_parser(commands, at_least, positive_float) -> None:
     """Options left at None take the library defaults (not imported here: TensorFlow)."""
     train = commands.add_parser("train-adapter", help="train the lite0_adapter embedder on frozen Lite0 "
@@ -29,6 +40,9 @@ def add_train_parser(commands, at_least, positive_float) -> None:
     train.add_argument("--epochs", type=at_least(1), help="default 40")
     train.add_argument("--max-minutes", type=positive_float, default=None,
                        help="stop after the epoch that crosses this training time")
+    train.add_argument("--random-materials", type=share, default=None, metavar="SHARE",
+                       help="share of each model's render groups given random part colours, default "
+                            "0 (0.5 was measured to add flips on the real photos: EVALUATION.md)")
     train.add_argument("--plain", action="store_true",
                        help="no domain randomisation beyond the scratch CNN's (no random materials, "
                             "occlusion, motion blur, JPEG; narrower crops and white balance)")
@@ -57,11 +71,12 @@ def feature_config(args: argparse.Namespace):
     from models.adapter_features import FeatureConfig
     from models.augment import AugmentConfig
 
-    given = {"queries": args.queries, "render_size_px": args.render_size, "seed": args.seed}
+    given = {"queries": args.queries, "render_size_px": args.render_size, "seed": args.seed,
+             "p_random_materials": args.random_materials}
     given = {k: v for k, v in given.items() if v is not None}
     if args.plain:
-        return FeatureConfig(p_random_materials=0.0, augment=AugmentConfig(), **given)
-    return FeatureConfig(augment=AugmentConfig(**RANDOMISED), **given)
+        return FeatureConfig(augment=AugmentConfig(), **({"p_random_materials": 0.0} | given))
+    return FeatureConfig(augment=AugmentConfig(**RANDOMISED), **({"p_random_materials": 0.0} | given))
 
 
 # Domain randomisation past the scratch CNN's augmentation (models.augment.AugmentConfig fields).

@@ -10,7 +10,8 @@ from app.cli import main
 @pytest.mark.parametrize("flags, message", [
     (["--epochs", "0"], "must be at least 1"), (["--render-size", "8"], "must be at least 32"),
     (["--queries", "x"], "not a whole number"), (["--max-minutes", "-1"], "must be a positive number"),
-    (["--materials", "plastic"], "invalid choice"),
+    (["--materials", "plastic"], "invalid choice"), (["--random-materials", "1.5"], "must be between 0 and 1"),
+    (["--random-materials", "half"], "not a number"), (["--extra-queries", "0"], "must be at least 1"),
 ])
 def test_train_adapter_refuses_bad_flags_with_one_line(flags, message, capsys) -> None:
     with pytest.raises(SystemExit) as stopped:
@@ -25,3 +26,13 @@ def test_derive_adapter_from_a_missing_index_is_one_line(tmp_path, monkeypatch, 
     assert main(["index", "derive-adapter", "--from", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "no index at" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_feature_options_reach_the_feature_config() -> None:
+    from app.cli import _parser
+    from app.cli_adapter import feature_config
+
+    parse = _parser().parse_args
+    assert feature_config(parse(["train-adapter"])).p_random_materials == 0.0
+    assert feature_config(parse(["train-adapter", "--random-materials", "0.25"])).p_random_materials == 0.25
+    assert feature_config(parse(["train-adapter", "--plain", "--queries", "9"])).queries == 9
