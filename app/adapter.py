@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,20 +58,42 @@ def train_lite0_adapter(settings: Settings, config: AdapterTrainConfig, features
                         heldout_panoramas: list[str], split_seed: int | None, progress: bool = True,
                         extra_shapes: Sequence[Path] = (), extra_queries: int = 24,
                         shapes_index: Path | None = None) -> dict:
+    """Train the adapter into out_dir on `photo_training_set` (same arguments). Returns the manifest."""
+    from models.train_adapter import train_adapter
+
+    data = photo_training_set(settings, features, lite0_index, cache_dir, heldout_models, heldout_panoramas,
+                              split_seed, progress, extra_shapes, extra_queries, shapes_index)
+    return train_adapter(data.queries, data.clean, data.kinds, view_cameras(settings.view_config()), out_dir,
+                         config, data.info, progress)
+
+
+@dataclass
+class PhotoTrainingSet:
+    """Backbone features of photo-like renders (queries) with the clean views of the same models;
+    kinds: one seat kind per queries.model_ids; info: where it all came from (for manifests)."""
+
+    queries: QueryFeatures
+    clean: CleanViews
+    kinds: list[str]
+    info: dict
+
+
+def photo_training_set(settings: Settings, features: FeatureConfig, lite0_index: Path, cache_dir: Path,
+                       heldout_models: list[str], heldout_panoramas: list[str], split_seed: int | None,
+                       progress: bool = True, extra_shapes: Sequence[Path] = (), extra_queries: int = 24,
+                       shapes_index: Path | None = None) -> PhotoTrainingSet:
     """Features of randomised renders of the default catalogue's models but the held-out ones and those the
     Lite0 index lacks (they have no clean views; rebuild that index to train on them) (cached in
     cache_dir), over crops of the panoramas but the held-out ones, paired with the clean views of the
-    same models stored in the `efficientnet_lite0` index at lite0_index: train the adapter into out_dir.
+    same models stored in the `efficientnet_lite0` index at lite0_index.
     The CLI passes the evaluation's hold-outs (drawn with split_seed; None: nothing held out).
     extra_shapes: manifest.json files of extra training shape sets (models.training_data.shape_set_models),
     `extra_queries` randomised renders each, their clean views from a Lite0 index of their own at
-    shapes_index (default: cache_dir's sibling `shapes_index`; built or finished here, SHAPES_VIEW_COUNT).
-    Returns the manifest."""
+    shapes_index (default: cache_dir's sibling `shapes_index`; built or finished here, SHAPES_VIEW_COUNT)."""
     from app.bootstrap import ensure_catalogue, hdri_dir
     from models.adapter import BACKBONE
     from models.adapter_features import query_features
     from models.augment import background_pool
-    from models.train_adapter import train_adapter
     from models.training_data import shape_set_models
     from models.transfer import build_embedder
     from render.backgrounds import load_panorama
@@ -104,8 +126,7 @@ def train_lite0_adapter(settings: Settings, config: AdapterTrainConfig, features
         info |= {"extra_shape_sets": [str(p) for p in extra_shapes], "extra_shapes": len(extra),
                  "extra_queries_per_shape": extra_queries, "shapes_index": str(shapes_index)}
     info["feature_seconds_this_run"] = round(time.time() - began, 1)
-    return train_adapter(queries, clean, kinds, view_cameras(settings.view_config()), out_dir, config, info,
-                         progress)
+    return PhotoTrainingSet(queries, clean, kinds, info)
 
 
 def index_training_shapes(settings: Settings, shapes: Sequence[TrainingModel], index_dir: Path, embedder,
