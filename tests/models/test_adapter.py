@@ -122,7 +122,7 @@ def test_a_folder_with_other_settings_is_refused(tiny_features, tiny_clean, tiny
                                                                                         "epochs": 1, "seed": 5}))
 
 
-def test_the_embedder_maps_images_and_exposes_its_kind_head(tiny_features, tiny_clean, tiny_index_settings,
+def test_the_embedder_maps_images_and_exposes_its_kind_and_view_heads(tiny_features, tiny_clean, tiny_index_settings,
                                                              tiny_embedder, tmp_path) -> None:
     _train(tiny_features, tiny_clean, tiny_index_settings, tmp_path / "adapter")
     embedder = AdapterEmbedder(tmp_path / "adapter", tiny_embedder)
@@ -135,6 +135,10 @@ def test_the_embedder_maps_images_and_exposes_its_kind_head(tiny_features, tiny_
     kinds, weights, temperature = embedder.kind_head()
     logits = embedder._model(tiny_embedder.embed(images), training=False)["kind"].numpy()
     assert kinds == ("chair", "sofa", "stool") and weights.shape == (17, 3)
+    assert np.allclose((vectors @ weights[:-1] + weights[-1]) / temperature, logits, atol=1e-3)
+    weights, temperature = embedder.view_head()
+    logits = embedder._model(tiny_embedder.embed(images), training=False)["view"].numpy()
+    assert weights.shape == (17, len(view_cameras(tiny_index_settings.view_config())))
     assert np.allclose((vectors @ weights[:-1] + weights[-1]) / temperature, logits, atol=1e-3)
     with pytest.raises(ValueError):
         embedder.embed(np.zeros((1, 8, 8), np.uint8))
