@@ -58,8 +58,9 @@ def load_detector(settings: Settings) -> SeatDetector | None:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder an existing index was built with (name, layer, input size from its manifest),
-    else the configured one."""
+    else the configured one; a transfer embedder with its seat-kind head when one fits (app.kind_head)."""
     from app.adapter import load_adapter_embedder
+    from app.kind_head import with_kind_head
     from app.scratch import load_scratch_embedder
     from models.adapter import NAME as ADAPTER
     from models.scratch import NAME as SCRATCH
@@ -77,7 +78,7 @@ def load_embedder(settings: Settings) -> Embedder:
         options["input_size_px"] = built_with.input_size_px
     if settings.weights_file:
         options["weights"] = settings.weights_file
-    return build_embedder(name, settings.weights_dir, **options)
+    return with_kind_head(settings, build_embedder(name, settings.weights_dir, **options))
 
 
 def indexed_embedder(settings: Settings) -> EmbedderInfo | None:

@@ -58,6 +58,44 @@ def add_train_parser(commands, at_least, positive_float) -> None:
     train.set_defaults(handler=train_adapter_command)
 
 
+def add_kind_head_parser(commands, at_least, positive_float) -> None:
+    fit = commands.add_parser("fit-kind-head", help="fit the Lite0 seat-kind head on Lite0 features of "
+                              "photo-like renders (the train-adapter set; cached features are reused)")
+    fit.add_argument("--out", type=Path, default=None,
+                     help="default models/artifacts/kind_heads/efficientnet_lite0.npz (the shipped head)")
+    fit.add_argument("--lite0-index", type=Path, default=None,
+                     help="efficientnet_lite0 index; default data_dir/index/efficientnet_lite0")
+    fit.add_argument("--cache", type=Path, default=None,
+                     help="feature cache folder; default data_dir/training/adapter_features")
+    fit.add_argument("--extra-shapes", type=Path, action="append", default=[], metavar="MANIFEST",
+                     help="also fit on a set of extra shapes (manifest.json); repeatable")
+    fit.add_argument("--extra-queries", type=at_least(1), default=24, help="renders per extra shape, default 24")
+    fit.add_argument("--l2", type=positive_float, default=None, help="ridge strength, default 10")
+    fit.add_argument("--include-heldout", action="store_true",
+                     help="also fit on the models and panoramas `photo2cad evaluate` holds out")
+    fit.set_defaults(handler=fit_kind_head_command, queries=None, render_size=None, seed=None,
+                     random_materials=None, plain=False)
+
+
+def fit_kind_head_command(args: argparse.Namespace, settings: Settings) -> int:
+    from app.cli import _training_holdouts
+    from app.kind_head import L2, fit_lite0_kind_head
+    from models.kind_head import SHIPPED_DIR
+
+    out = args.out or SHIPPED_DIR / "efficientnet_lite0.npz"
+    skip = _training_holdouts(settings, args.include_heldout)
+    head = fit_lite0_kind_head(settings, feature_config(args),
+                               args.lite0_index or settings.data_dir / "index" / "efficientnet_lite0",
+                               args.cache or settings.data_dir / "training" / "adapter_features", skip.models,
+                               skip.panoramas, skip.split_seed, args.extra_shapes, args.extra_queries,
+                               args.l2 or L2)
+    head.save(out)
+    data = head.manifest["data"]
+    print(f"seat-kind head for {head.embedder['name']} on {data['models']} models ({data['queries']} photo-like "
+          f"renders; kinds {', '.join(head.kinds)}) -> {out}")
+    return 0
+
+
 def add_derive_parser(commands) -> None:
     derive = commands.add_parser("derive-adapter", help="make the lite0_adapter index from an "
                                  "efficientnet_lite0 index (no rendering): into the configured index folder")

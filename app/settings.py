@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     detector_dir: Path | None = Field(None, description="Seat detector weights; default weights_dir/detector.")
     adapter_model_dir: Path | None = Field(None, description="Trained lite0_adapter folder; default "
                                            "data_dir/models/lite0_adapter if trained, else the shipped one.")
+    kind_head: bool = Field(True, description="Answer seat kinds with the embedder's seat-kind head fitted on "
+                            "photo-like renders (models/kind_head.py) when one fits it (false: the classifier "
+                            "fitted on the index's views).")
+    kind_head_file: Path | None = Field(None, description="Seat-kind head file; default the one shipped for the "
+                                        "embedder (models/artifacts/kind_heads/<embedder>.npz).")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
     faiss_ef_search: int = Field(64, ge=1, description="HNSW efSearch (FAISS uses max(efSearch, k); the "

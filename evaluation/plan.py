@@ -18,6 +18,7 @@ from evaluation.report import EvalTarget, PoseBaseline, coarser_copy
 from evaluation.splits import holdouts
 from index.collection import Collection
 from models.embedder import Embedder
+from models.kind_head import WithKindHead
 
 SCRATCH = "scratch_cnn"  # models.scratch.NAME, not imported: that module loads TensorFlow
 TRAINED = (SCRATCH, "lite0_adapter")  # embedders trained on the catalogue (models.adapter.NAME too)
@@ -70,6 +71,9 @@ def plan_targets(names: list[str], level: int, indexes: IndexSource, random_base
             manifest = config.extra.get("manifest", {})
             target.trained_on = replace(TrainingData.from_manifest(manifest), models=tuple(config.model_ids))
             target.notes = trained_notes(manifest)
+        elif isinstance(target.embedder, WithKindHead):  # its seat-kind head was fitted: checked too
+            target.trained_on = TrainingData.from_manifest(target.embedder.head.manifest)
+            target.notes = "Seat kinds from its head fitted on photo-like renders (models/kind_head.py)."
         if refine and "random" not in target.label and target.collection.view_config.count > level:
             target.refiner = RenderCompareRefiner()
     return targets

@@ -81,12 +81,15 @@ class Searcher:
     kind_holdouts: models the classifier must not learn from (the evaluation's held-out models);
     kind_vote_weight: the retrieval vote's share of the seat-kind probabilities (1: vote only, no fit);
     calibration: turns each answer's pose features into a calibrated expected error (None: the spread);
-    confident_score: see the module's rule (default: CONFIDENT_SCORES by embedder name)."""
+    confident_score: see the module's rule (default: CONFIDENT_SCORES by embedder name);
+    kind_head_of: the embedder whose own seat-kind head to use when `embedder` only forwards to it (a
+    micro-batcher), default `embedder`."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
                  category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None,
                  kind_holdouts: Iterable[str] = (), kind_vote_weight: float = KIND_VOTE_WEIGHT,
-                 calibration: PoseCalibration | None = None, confident_score: float | None = None) -> None:
+                 calibration: PoseCalibration | None = None, confident_score: float | None = None,
+                 kind_head_of: Embedder | None = None) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
@@ -108,7 +111,8 @@ class Searcher:
         self.confident_score = (CONFIDENT_SCORES.get(embedder.info.name, float("inf"))
                                 if confident_score is None else confident_score)
         self.kind_classifier: KindClassifier | None = (
-            _own_kind_classifier(embedder) or collection_kind_classifier(collection, frozenset(kind_holdouts))
+            _own_kind_classifier(kind_head_of or embedder)
+            or collection_kind_classifier(collection, frozenset(kind_holdouts))
             if kind_vote_weight < 1 else None)
 
     def embed(self, images: np.ndarray) -> np.ndarray:

@@ -60,6 +60,11 @@ def test_the_service_searches_with_the_adapter(adapter_settings, tiny_cad_dir) -
         assert response.status_code == 200, response.text
         answer = response.json()
         view = client.get(answer["results"][0]["view_url"])
+        services = client.app.state.services
+    assert adapter_settings.batching and services.batchers is not None  # queries go through the batcher,
+    kinds, weights, _ = services.embedder.kind_head()  # yet the seat kinds come from the adapter's own head
+    assert services.searcher.kind_classifier.kinds == kinds
+    assert np.array_equal(services.searcher.kind_classifier.weights, weights)
     best = answer["results"][0]
     assert best["model_id"] == "test#sofa" and best["score"] > 0.95
     assert answer["categories"][0]["label"] == "sofa"

@@ -8,14 +8,17 @@ from app.cli import main
 
 
 @pytest.mark.parametrize("flags, message", [
+    (["fit-kind-head", "--l2", "-1"], "must be a positive number"), (["fit-kind-head", "--l2", "x"], "not a number"),
+    (["fit-kind-head", "--extra-queries", "0"], "must be at least 1"),
     (["--epochs", "0"], "must be at least 1"), (["--render-size", "8"], "must be at least 32"),
     (["--queries", "x"], "not a whole number"), (["--max-minutes", "-1"], "must be a positive number"),
     (["--materials", "plastic"], "invalid choice"), (["--random-materials", "1.5"], "must be between 0 and 1"),
     (["--random-materials", "half"], "not a number"), (["--extra-queries", "0"], "must be at least 1"),
 ])
-def test_train_adapter_refuses_bad_flags_with_one_line(flags, message, capsys) -> None:
+def test_train_adapter_and_fit_kind_head_refuse_bad_flags_with_one_line(flags, message, capsys) -> None:
+    command = [] if flags[0] == "fit-kind-head" else ["train-adapter"]
     with pytest.raises(SystemExit) as stopped:
-        main(["train-adapter", *flags])
+        main([*command, *flags])
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -36,3 +39,4 @@ def test_feature_options_reach_the_feature_config() -> None:
     assert feature_config(parse(["train-adapter"])).p_random_materials == 0.0
     assert feature_config(parse(["train-adapter", "--random-materials", "0.25"])).p_random_materials == 0.25
     assert feature_config(parse(["train-adapter", "--plain", "--queries", "9"])).queries == 9
+

@@ -180,3 +180,42 @@ def test_extra_shapes_get_their_own_clean_index_and_join_the_training(tiny_featu
         {"chair", "stool", "sofa", "office_chair", "bench"})
     with pytest.raises(TrainingError, match="no model id"):
         join_training_sets(queries, tiny_clean, queries, tiny_clean)
+
+
+def test_a_kind_head_fitted_on_photo_like_vectors_answers_the_searcher(tiny_features, tiny_clean, tiny_embedder,
+                                                                       tiny_index_settings, tmp_path) -> None:
+    from dataclasses import replace
+
+    from app.adapter import PhotoTrainingSet
+    from app.kind_head import fit_kind_head, with_kind_head
+    from app.settings import Settings
+    from evaluation.leakage import TrainingData
+    from index.collection import Collection
+    from index.search import Searcher
+    from models.kind_head import KindHead, WithKindHead, head_for
+
+    models, _, _, queries = tiny_features
+    data = PhotoTrainingSet(queries, tiny_clean, [m.seat_kind for m in models], {"panoramas": ["city.exr"]})
+    head = fit_kind_head(data, tiny_embedder.info, l2=1.0)
+    path = tmp_path / "head.npz"
+    head.save(path)
+    loaded = KindHead.load(path)
+    assert loaded.kinds == ("chair", "sofa", "stool") and np.array_equal(loaded.weights, head.weights)
+    seen = TrainingData.from_manifest(loaded.manifest)
+    assert seen.models == tuple(queries.model_ids) and seen.panoramas == ("city.exr",)
+    settings = Settings(**{**tiny_index_settings.model_dump(), "kind_head_file": path})
+    embedder = with_kind_head(settings, tiny_embedder)
+    assert isinstance(embedder, WithKindHead) and embedder.info == tiny_embedder.info
+    images = np.random.default_rng(2).integers(0, 256, (2, 40, 40, 3), dtype=np.uint8)
+    assert np.array_equal(embedder.embed(images), tiny_embedder.embed(images))
+    searcher = Searcher(Collection.open(tiny_index_settings.resolved_index_dir), embedder)
+    assert np.array_equal(searcher.kind_classifier.weights, head.weights)
+    right = np.array(searcher.kind_classifier.kinds)[searcher.kind_classifier.probabilities(
+        queries.features).argmax(axis=1)] == np.array(data.kinds)[queries.model]
+    assert right.mean() > 0.8  # it learnt the kinds of its training renders
+    off = Settings(**{**tiny_index_settings.model_dump(), "kind_head_file": path, "kind_head": False})
+    assert with_kind_head(off, tiny_embedder) is tiny_embedder
+    other = head_for(replace(tiny_embedder.info, weights="other weights"), head.kinds, head.weights,
+                     head.temperature, head.manifest)
+    other.save(path)  # fitted for other weights: refused, the index's classifier answers
+    assert with_kind_head(settings, tiny_embedder) is tiny_embedder
