@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
     given = {"first_block": args.first_block, "epochs": args.epochs, "max_minutes": args.max_minutes,
-             "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed}
+             "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
+             "train_top": False if args.frozen_top else None}
     config = FinetuneConfig(**{k: v for k, v in given.items() if v is not None})
     features = feature_config(argparse.Namespace(queries=args.queries, render_size=None, seed=args.seed,
                                                  random_materials=None, plain=False))
@@ -98,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--frozen-top", action="store_true",
+                        help="control run: keep Lite0's top frozen, train only the embedding and heads")
     return parser
 
 

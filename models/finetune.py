@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +48,11 @@ BATCH = 32  # trunk forward passes (memory: 32 x 112 x 112 x 96 float32 activati
 @dataclass
 class FinetuneConfig(AdapterTrainConfig):
     """AdapterTrainConfig's training settings (lower rate, fewer epochs: pretrained convolutions move)
-    plus where Lite0 is cut."""
+    plus where Lite0 is cut; train_top False keeps the top frozen too (the control: only the adapter's
+    embedding and heads learn, on exactly the same data)."""
 
     first_block: int = 11
+    train_top: bool = True
     epochs: int = 8
     batch_size: int = 64
     learning_rate: float = 5e-4
@@ -132,11 +135,14 @@ def train_finetune(queries: QueryFeatures, clean: CleanViews, seat_kinds: list[s
                             extra={"first_block": config.first_block})
     keras.utils.set_random_seed(config.seed)
     model = build_finetune_model(top, adapter)
+    if not config.train_top:
+        top.trainable = False
     manifest = fit_and_report(model, data, config, out_dir, data_info or {}, started, progress)
     manifest["kind"] = "lite0 top-block fine-tuning run"
     adapter.extra["manifest"] = manifest
     write_model_folder(model, adapter, out_dir, WEIGHTS_FILE, CONFIG_FILE)
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
+    shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
     return manifest
 
 

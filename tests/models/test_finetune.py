@@ -85,6 +85,7 @@ def test_training_lowers_the_loss_moves_the_top_and_reloads(tiny_set, lite0_file
     assert saved["kind"] == "lite0 top-block fine-tuning run" and saved["config"]["first_block"] == 15
     assert saved["metrics"]["val"]["queries"] == round(0.2 * 3 * FEATURES.queries)
     assert 0 <= saved["metrics"]["val_backbone_only"]["top1"] <= 1 and is_trained(tmp_path / "net")
+    assert not (tmp_path / "net" / "checkpoint").exists()
     trunk, model, config = load_finetuned(tmp_path / "net", lite0_file)
     assert trunk.shape == (3, 3, 192)
     _, fresh = lite0_parts(lite0_file, 15, SIZE)
@@ -114,3 +115,11 @@ def test_an_interrupted_run_resumes_after_its_last_epoch(tiny_set, lite0_file, t
     monkeypatch.setattr(train_module, "run_epoch", lambda s, d, c, e: started.append(e) or real_epoch(s, d, c, e))
     manifest = _train(tiny_set, lite0_file, out)
     assert len(before) == 2 and started[0] == 2 and manifest["history"][:2] == before
+
+
+def test_the_control_run_keeps_the_top_frozen(tiny_set, lite0_file, tmp_path) -> None:
+    config = FinetuneConfig(**{**TINY.to_json(), "train_top": False, "epochs": 2})
+    _train(tiny_set, lite0_file, tmp_path / "net", config)
+    _, model, _ = load_finetuned(tmp_path / "net", lite0_file)
+    _, fresh = lite0_parts(lite0_file, 15, SIZE)
+    assert all(np.allclose(a, b) for a, b in zip(model.get_layer(fresh.name).get_weights(), fresh.get_weights()))
