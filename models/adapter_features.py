@@ -62,10 +62,11 @@ class QueryFeatures:
 
 
 def query_features(models: Sequence[TrainingModel], backbone, backgrounds: np.ndarray, config: FeatureConfig,
-                   cache_dir: Path, workers: int = 1, progress: bool = True) -> QueryFeatures:
+                   cache_dir: Path, workers: int = 1, progress: bool = True, normalise: bool = True) -> QueryFeatures:
     """Features of randomised renders of every model (cached per model in cache_dir, see the module).
     backbone: prepare-free embedder with `embed_prepared` ((n, S, S, 3) float32 in [0, 255] -> (n, d)
-    unit rows), e.g. models.transfer.TransferEmbedder; backgrounds: (B, S, S, 3) uint8, S = input size."""
+    unit rows), e.g. models.transfer.TransferEmbedder; backgrounds: (B, S, S, 3) uint8, S = input size.
+    normalise False: the rows as the backbone answered them (e.g. flattened activations, models.finetune)."""
     if not models:
         raise TrainingDataError("no models to compute features of")
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +86,7 @@ def query_features(models: Sequence[TrainingModel], backbone, backgrounds: np.nd
             if len(parts[model_id]) == config.material_jobs:
                 _save(files[model_id], parts.pop(model_id), backbone, pool, config, model_id)
                 bar.update(1)
-    return _assemble(models, files, config)
+    return _assemble(models, files, config, normalise)
 
 
 def model_cameras(model_id: str, config: FeatureConfig) -> np.ndarray:
@@ -114,14 +115,17 @@ def _save(path: Path, parts: list, backbone, pool: tf.Tensor, config: FeatureCon
     tmp.replace(path)
 
 
-def _assemble(models: Sequence[TrainingModel], files: dict[str, Path], config: FeatureConfig) -> QueryFeatures:
+def _assemble(models: Sequence[TrainingModel], files: dict[str, Path], config: FeatureConfig,
+              normalise: bool = True) -> QueryFeatures:
     loaded = [np.load(files[m.model_id]) for m in models]
-    features = np.concatenate([f["features"].astype(np.float32) for f in loaded])
+    features = np.concatenate([f["features"] for f in loaded])
+    if normalise:
+        features = features.astype(np.float32)
+        features /= np.linalg.norm(features, axis=1, keepdims=True)
     counts = [len(f["features"]) for f in loaded]
     recoloured = [np.repeat([job.material_seed is not None for job in _jobs(m, config)],
                             [len(job.cameras) for job in _jobs(m, config)]) for m in models]
-    return QueryFeatures(features / np.linalg.norm(features, axis=1, keepdims=True),
-                         np.repeat(np.arange(len(models)), counts),
+    return QueryFeatures(features, np.repeat(np.arange(len(models)), counts),
                          np.concatenate([f["cameras"] for f in loaded]), [m.model_id for m in models],
                          config.input_size_px, np.concatenate(recoloured))
 

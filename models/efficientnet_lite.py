@@ -65,20 +65,46 @@ def build_efficientnet_lite0(include_top: bool, input_size_px: int = 224) -> ker
     inputs = keras.Input((input_size_px, input_size_px, 3), name="image")
     stem = keras.layers.Conv2D(STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False, name="conv_stem")
     x = stem(inputs)
-    x = _bn_relu6(x, "bn0")
-    index = 0
-    for expand, kernel, stride, out_channels, repeats in LITE0_STAGES:
-        for repeat in range(repeats):
-            x = _mbconv(x, index, expand, kernel, stride if repeat == 0 else 1, out_channels)
-            index += 1
-    x = keras.layers.Conv2D(HEAD_CHANNELS, 1, use_bias=False, name="conv_head")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name="bn1")(x)
-    x = keras.layers.ReLU(6.0, name=HEAD_LAYER)(x)
+    x = _top(_bn_relu6(x, "bn0"), first_block=0)
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = keras.layers.Dropout(0.2, name="dropout")(x)
         x = keras.layers.Dense(1000, activation="softmax", name="fc")(x)
     return keras.Model(inputs, x, name="efficientnet_lite0")
+
+
+def _top(x, first_block: int):
+    """Blocks first_block, first_block + 1, ... then the head conv: (n, h, w, c) -> (n, h', w', 1280)."""
+    index = 0
+    for expand, kernel, stride, out_channels, repeats in LITE0_STAGES:
+        for repeat in range(repeats):
+            if index >= first_block:
+                x = _mbconv(x, index, expand, kernel, stride if repeat == 0 else 1, out_channels)
+            index += 1
+    x = keras.layers.Conv2D(HEAD_CHANNELS, 1, use_bias=False, name="conv_head")(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name="bn1")(x)
+    return keras.layers.ReLU(6.0, name=HEAD_LAYER)(x)
+
+
+def block_count() -> int:
+    return sum(stage[-1] for stage in LITE0_STAGES)
+
+
+def split_lite0(model: keras.Model, first_block: int) -> tuple[keras.Model, keras.Model]:
+    """A Lite0 (build_efficientnet_lite0, weights loaded) cut before block `first_block` (0 < first_block <
+    block_count()): the trunk ((n, S, S, 3) normalised input -> (n, h, w, c) activation, sharing
+    `model`'s layers) and a new top ((n, h, w, c) -> (n, S/32, S/32, 1280) head activation) with copies
+    of `model`'s weights. E.g. first_block 11 at 224 px: the trunk answers (n, 14, 14, 112)."""
+    if not 0 < first_block < block_count():
+        raise ValueError(f"first_block must be in 1..{block_count() - 1}, not {first_block}")
+    cut = model.get_layer(f"blocks_{first_block}_expand_conv").input
+    trunk = keras.Model(model.input, cut, name=f"lite0_trunk_{first_block}")
+    inputs = keras.Input(tuple(cut.shape[1:]), name="activation")
+    top = keras.Model(inputs, _top(inputs, first_block), name=f"lite0_top_{first_block}")
+    for layer in top.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return trunk, top
 
 
 def _layer_name(torch_module: str) -> str:

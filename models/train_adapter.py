@@ -82,16 +82,24 @@ def train_adapter(queries: QueryFeatures, clean: CleanViews, seat_kinds: list[st
                             config.hidden_dim, config.embedding_dim, config.dropout, queries.input_size_px)
     keras.utils.set_random_seed(config.seed)
     model = build_adapter(adapter)
-    steps = config.epochs * data.steps_per_epoch(config.batch_size)
-    optimizer = keras.optimizers.AdamW(keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, 0.02),
-                                       weight_decay=config.weight_decay)
-    history = _fit(model, optimizer, data, config, out_dir, progress)
-    manifest = _manifest(config, data, history, started, data_info or {})
-    manifest["metrics"]["val"] = data.val_metrics(model)
+    manifest = fit_and_report(model, data, config, out_dir, data_info or {}, started, progress)
     adapter.extra["manifest"] = manifest
     save_adapter(model, adapter, out_dir)
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
+    return manifest
+
+
+def fit_and_report(model: keras.Model, data: _Data, config: AdapterTrainConfig, out_dir: Path, data_info: dict,
+                   started: float, progress: bool = True) -> dict:
+    """Train `model` (outputs as models.adapter.build_adapter's) on data, resuming from out_dir's checkpoint.
+    Returns the manifest, with validation retrieval before (backbone) and after training."""
+    steps = config.epochs * data.steps_per_epoch(config.batch_size)
+    optimizer = keras.optimizers.AdamW(keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, 0.02),
+                                       weight_decay=config.weight_decay)
+    history = _fit(model, optimizer, data, config, out_dir, progress)
+    manifest = _manifest(config, data, history, started, data_info)
+    manifest["metrics"]["val"] = data.val_metrics(model)
     return manifest
 
 
@@ -137,6 +145,9 @@ class _Data:
         self.val, self.train = np.sort(order[:n_val]), np.sort(order[n_val:])
         self.soft = soft_view_labels(self.grid, config.view_sigma_deg)
         self.pair_sigma = config.pair_sigma_deg
+        # The backbone's own vectors for the validation baseline: unit features as they are; trainers on
+        # other rows (models.finetune's activations) put the frozen network's pooled features here.
+        self.backbone_embed = lambda rows: rows
 
     def _positives(self) -> np.ndarray:
         """For each query row, the clean row of its model nearest to its camera."""
@@ -170,13 +181,19 @@ class _Data:
         of the nearest clean view when its model is right (model None: the raw backbone features)."""
         if not len(self.val):
             return {}
-        embed = (lambda x: x) if model is None else (lambda x: model(x, training=False)["embedding"].numpy())
+        embed = self.backbone_embed if model is None else (lambda x: embed_rows(model, x))
         q, c = embed(self.queries.features[self.val]), embed(self.clean.features)
         nearest = (q @ c.T).argmax(axis=1)
         right = self.clean.model[nearest] == self.queries.model[self.val]
         errors = angular_error_deg(self.clean.cameras[nearest], self.queries.cameras[self.val])[right]
         return {"queries": len(self.val), "top1": float(right.mean()),
                 "view_error_median_deg_when_right": float(np.median(errors)) if len(errors) else float("nan")}
+
+
+def embed_rows(model: keras.Model, rows: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The model's (n, e) "embedding" of (n, d) input rows (any float dtype), in batches of `batch`."""
+    return np.concatenate([model(rows[i:i + batch].astype(np.float32), training=False)["embedding"].numpy()
+                           for i in range(0, len(rows), batch)])
 
 
 def _nearest(cameras: np.ndarray, grid: np.ndarray) -> np.ndarray:
