@@ -11,8 +11,8 @@ CONFIDENT_SHARE of the retrieval vote on its own and its score reaches the embed
 (CONFIDENT_SCORES: a seat outside the catalogue also has a best model, but a lower score), the answer
 is the vote alone, so that model's kind.
 An embedder with its own seat-kind head (models.adapter.AdapterEmbedder.kind_head) replaces the fitted
-classifier. A detector's class probabilities (e.g. {"chair": 0.9}, mapped to seat kinds by
-DETECTOR_KINDS) can join the mixture with weight `detector_weight` (the hook for detections).
+classifier. A detector's label is evidence applied after this mixture, per detected seat
+(index.scene.with_label_evidence).
 """
 
 from __future__ import annotations
@@ -69,10 +69,6 @@ CONFIDENT_SHARE = 0.5  # a top-1 model holding more of the vote than this decide
 # Scores at which a top-1 model counts as confident, per embedder (others: never); chosen on the
 # evaluation's photo-like and held-out-model sets (EVALUATION.md, "lite0_adapter").
 CONFIDENT_SCORES = {"efficientnet_lite0": 0.8, "lite0_adapter": 0.8, "scratch_cnn": 0.8}
-DETECTOR_WEIGHT = 0.0  # share of a detector's class in the mixture; 0 until fitted on held-out photos
-# Detector (COCO-style) classes -> the seat kinds they cover, shared equally among those the index has.
-DETECTOR_KINDS = {"chair": ("chair", "armchair", "office_chair", "stool"), "couch": ("sofa", "lounger"),
-                  "bench": ("bench",)}
 
 
 class Searcher:
@@ -191,23 +187,18 @@ class Searcher:
                           int(self.views.ids[rows[0]]), error, symmetry=symmetry, score_gap=score_gap,
                           symmetric_error_deg=symmetric)
 
-    def seat_kinds(self, matches: list[ModelMatch], classified: dict[str, float],
-                   detected: dict[str, float] | None = None, detector_weight: float = DETECTOR_WEIGHT,
-                   ) -> list[tuple[str, float]]:
+    def seat_kinds(self, matches: list[ModelMatch], classified: dict[str, float]) -> list[tuple[str, float]]:
         """(seat kind, probability) most probable first, summing to 1 (empty if no part answers): the
-        vote over `matches` mixed with `classified` (one query's `classify` answer) and, with
-        detector_weight > 0, the detector's class probabilities `detected` ({"chair": p, "couch": p, ...});
-        the vote alone when the top-1 model is confident (module docstring)."""
-        return self._mixed(self.vote(matches), classified, self.confident_top1(matches), detected,
-                           detector_weight)
+        vote over `matches` mixed with `classified` (one query's `classify` answer); the vote alone when
+        the top-1 model is confident (module docstring)."""
+        return self._mixed(self.vote(matches), classified, self.confident_top1(matches))
 
     def _mixed(self, vote: dict[str, float], classified: dict[str, float], confident: bool,
-               detected: dict[str, float] | None = None, detector_weight: float = DETECTOR_WEIGHT,
                ) -> list[tuple[str, float]]:
         if vote and confident:
             return sorted((dict.fromkeys(self.kinds, 0.0) | vote).items(), key=lambda kv: -kv[1])
-        parts = [(p, w) for p, w in ((vote, self.kind_vote_weight), (classified, 1 - self.kind_vote_weight),
-                                     (self.detector_kinds(detected or {}), detector_weight)) if p and w > 0]
+        parts = [(p, w) for p, w in ((vote, self.kind_vote_weight), (classified, 1 - self.kind_vote_weight))
+                 if p and w > 0]
         total_weight = sum(w for _, w in parts)
         totals: dict[str, float] = dict.fromkeys(self.kinds, 0.0) if parts else {}
         for probabilities, weight in parts:
@@ -227,15 +218,6 @@ class Searcher:
             return False
         weights = np.exp((voter_scores - voter_scores.max()) / self.category_temperature)
         return float(weights[0] / weights.sum()) > CONFIDENT_SHARE
-
-    def detector_kinds(self, detected: dict[str, float]) -> dict[str, float]:
-        """A detector's class probabilities spread over the index's seat kinds (DETECTOR_KINDS)."""
-        spread: dict[str, float] = {}
-        for label, p in detected.items():
-            kinds = [k for k in DETECTOR_KINDS.get(label, ()) if k in self.kinds]
-            for kind in kinds:
-                spread[kind] = spread.get(kind, 0.0) + p / len(kinds)
-        return spread
 
     def vote(self, matches: list[ModelMatch]) -> dict[str, float]:
         """The retrieval vote: softmax(score / category_temperature) summed per seat kind over the

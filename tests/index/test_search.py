@@ -110,16 +110,6 @@ def test_a_confident_top1_model_decides_the_seat_kind(searcher):
     assert not searcher.confident_top1(clear) and searcher.seat_kinds(clear, classified)[0][0] == "chair"
 
 
-def test_detector_classes_join_the_mixture_only_with_a_weight(searcher):
-    close = [_match("sofa", 0.90), _match("chair", 0.90)]
-    assert searcher.detector_kinds({"couch": 0.8, "chair": 0.2, "tv": 1.0}) == pytest.approx(
-        {"sofa": 0.8, "chair": 0.1, "stool": 0.1})
-    without = dict(searcher.seat_kinds(close, {}, {"couch": 1.0}))
-    assert without == pytest.approx({"sofa": 0.5, "chair": 0.5, "stool": 0.0})
-    with_detector = dict(searcher.seat_kinds(close, {}, {"couch": 1.0}, detector_weight=0.5))
-    assert with_detector == pytest.approx({"sofa": 0.75, "chair": 0.25, "stool": 0.0})
-
-
 def test_the_classifier_answers_for_a_model_missing_from_the_results(collection, cameras):
     searcher = Searcher(collection, TableEmbedder({}), kind_vote_weight=0.0)
     query = _query(2, angles_to_camera(55.0, 123.0))
