@@ -287,17 +287,12 @@ def _positive_float(text: str) -> float:
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
-    import shutil
-
     from app.scratch import train_scratch
     from models.train import TrainConfig, is_trained
 
     out = args.out or settings.trained_scratch_dir
-    if is_trained(out) and not args.force:
-        print(f"{out} already holds a trained model (--force to train again)")
+    if not cli_adapter.fresh_output(out, args.force, is_trained(out), "model"):
         return 0
-    if args.force:
-        shutil.rmtree(out, ignore_errors=True)
     given = {"input_size_px": args.size, "epochs": args.epochs, "batch_size": args.batch_size,
              "variants": args.variants, "seed": args.seed, "max_minutes": args.max_minutes}
     config = TrainConfig(**{k: v for k, v in given.items() if v is not None})

@@ -21,6 +21,29 @@ def share(text: str) -> float:
     return value
 
 
+def shape_manifest(text: str) -> Path:
+    """argparse type: a readable shape-set manifest (models.training_data.shape_set_models), checked
+    before any work starts."""
+    from models.training_data import TrainingDataError, shape_set_models
+
+    try:
+        shape_set_models(Path(text))
+    except TrainingDataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return Path(text)
+
+
+def fresh_output(out: Path, force: bool, trained: bool, what: str) -> bool:
+    """Whether a training run into `out` should go ahead: not when it holds a trained `what` and force is
+    off (said on stdout); with force, the folder is removed first."""
+    if trained and not force:
+        print(f"{out} already holds a trained {what} (--force to train again)")
+        return False
+    if force:
+        shutil.rmtree(out, ignore_errors=True)
+    return True
+
+
 def add_train_parser(commands, at_least, positive_float) -> None:
     """Options left at None take the library defaults (not imported here: TensorFlow)."""
     train = commands.add_parser("train-adapter", help="train the lite0_adapter embedder on frozen Lite0 "
@@ -46,7 +69,7 @@ def add_train_parser(commands, at_least, positive_float) -> None:
     train.add_argument("--plain", action="store_true",
                        help="no domain randomisation beyond the scratch CNN's (no random materials, "
                             "occlusion, motion blur, JPEG; narrower crops and white balance)")
-    train.add_argument("--extra-shapes", type=Path, action="append", default=[], metavar="MANIFEST",
+    train.add_argument("--extra-shapes", type=shape_manifest, action="append", default=[], metavar="MANIFEST",
                        help="also train on a set of extra shapes (manifest.json, e.g. "
                             "training_shapes/infinigen/manifest.json); repeatable")
     train.add_argument("--extra-queries", type=at_least(1), default=24,
@@ -67,7 +90,7 @@ def add_kind_head_parser(commands, at_least, positive_float) -> None:
                      help="efficientnet_lite0 index; default data_dir/index/efficientnet_lite0")
     fit.add_argument("--cache", type=Path, default=None,
                      help="feature cache folder; default data_dir/training/adapter_features")
-    fit.add_argument("--extra-shapes", type=Path, action="append", default=[], metavar="MANIFEST",
+    fit.add_argument("--extra-shapes", type=shape_manifest, action="append", default=[], metavar="MANIFEST",
                      help="also fit on a set of extra shapes (manifest.json); repeatable")
     fit.add_argument("--extra-queries", type=at_least(1), default=24, help="renders per extra shape, default 24")
     fit.add_argument("--l2", type=positive_float, default=None, help="ridge strength, default 10")
@@ -127,11 +150,8 @@ def train_adapter_command(args: argparse.Namespace, settings: Settings) -> int:
     from models.train_adapter import AdapterTrainConfig, is_trained
 
     out = args.out or settings.trained_adapter_dir
-    if is_trained(out) and not args.force:
-        print(f"{out} already holds a trained adapter (--force to train again)")
+    if not fresh_output(out, args.force, is_trained(out), "adapter"):
         return 0
-    if args.force:
-        shutil.rmtree(out, ignore_errors=True)
     given = {"epochs": args.epochs, "seed": args.seed, "max_minutes": args.max_minutes,
              "queries_per_model": args.use_queries, "materials": args.materials}
     config = AdapterTrainConfig(**{k: v for k, v in given.items() if v is not None})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,10 +58,9 @@ def fit_kind_head(data: PhotoTrainingSet, info, l2: float = L2, extra: dict | No
                                                    "temperature": classifier.temperature},
                 "data": {**data.info, **(extra or {}), "models": len(data.queries.model_ids),
                          "model_ids": data.queries.model_ids, "queries": len(data.queries.features),
-                         "kinds": dict(zip(*np.unique(data.kinds, return_counts=True)))},
+                         "kinds": dict(Counter(data.kinds))},
                 "versions": installed_versions(VERSIONED),
                 "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    manifest["data"]["kinds"] = {str(k): int(v) for k, v in manifest["data"]["kinds"].items()}
     return head_for(info, classifier.kinds, classifier.weights, classifier.temperature, manifest)
 
 

@@ -10,6 +10,8 @@ from app.cli import main
 @pytest.mark.parametrize("flags, message", [
     (["fit-kind-head", "--l2", "-1"], "must be a positive number"), (["fit-kind-head", "--l2", "x"], "not a number"),
     (["fit-kind-head", "--extra-queries", "0"], "must be at least 1"),
+    (["fit-kind-head", "--extra-shapes", "/nowhere/manifest.json"], "cannot read shape set manifest"),
+    (["--extra-shapes", "/nowhere/manifest.json"], "cannot read shape set manifest"),
     (["--epochs", "0"], "must be at least 1"), (["--render-size", "8"], "must be at least 32"),
     (["--queries", "x"], "not a whole number"), (["--max-minutes", "-1"], "must be a positive number"),
     (["--materials", "plastic"], "invalid choice"), (["--random-materials", "1.5"], "must be between 0 and 1"),
