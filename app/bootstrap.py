@@ -60,9 +60,11 @@ def load_embedder(settings: Settings) -> Embedder:
     """The embedder an existing index was built with (name, layer, input size from its manifest),
     else the configured one; a transfer embedder with its seat-kind head when one fits (app.kind_head)."""
     from app.adapter import load_adapter_embedder
+    from app.finetune import load_finetuned_embedder
     from app.kind_head import with_kind_head
     from app.scratch import load_scratch_embedder
     from models.adapter import NAME as ADAPTER
+    from models.finetuned import NAME as FINETUNED
     from models.scratch import NAME as SCRATCH
     from models.transfer import build_embedder
 
@@ -72,6 +74,8 @@ def load_embedder(settings: Settings) -> Embedder:
         return load_scratch_embedder(settings)
     if name == ADAPTER:
         return load_adapter_embedder(settings)
+    if name == FINETUNED:
+        return load_finetuned_embedder(settings)
     options = {"layer": built_with.layer if built_with else settings.embedder_layer,
                "allow_download": settings.allow_download}
     if built_with:

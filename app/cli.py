@@ -1,4 +1,5 @@
-"""The `photo2cad` command: setup, index build/add/remove/list/stats, search, serve, train, train-adapter, evaluate."""
+"""The `photo2cad` command: setup, index build/add/remove/list/stats, search, serve, train, train-adapter,
+train-finetune, fit-kind-head, evaluate, calibrate."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     _train_parser(commands.add_parser("train", help="train the from-scratch CNN on the default catalogue "
                                       "(resumable: run it again after an interruption)"))
     cli_adapter.add_train_parser(commands, _at_least, _positive_float)
+    cli_adapter.add_finetune_parser(commands, _at_least, _positive_float)
     cli_adapter.add_kind_head_parser(commands, _at_least, _positive_float)
     _evaluate_parser(commands.add_parser("evaluate", help="measure retrieval and pose accuracy"))
     calibrate = commands.add_parser("calibrate", help="fit the pose error bars (expected_error_deg) on "

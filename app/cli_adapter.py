@@ -1,4 +1,6 @@
-"""The `photo2cad train-adapter` and `photo2cad index derive-adapter` commands (the lite0_adapter embedder)."""
+"""The commands that train on Lite0 features of photo-like renders: `photo2cad train-adapter` and `photo2cad index
+derive-adapter` (the lite0_adapter embedder), `photo2cad train-finetune` (lite0_finetuned) and `photo2cad
+fit-kind-head`."""
 
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ def share(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
     return value
+
+
+def lite0_block(text: str) -> int:
+    """argparse type: a Lite0 block index the top can start at (1..15; 0 would train the whole network)."""
+    if not text.isdigit() or not 1 <= int(text) <= 15:
+        raise argparse.ArgumentTypeError(f"must be a Lite0 block from 1 to 15, not {text!r}")
+    return int(text)
 
 
 def shape_manifest(text: str) -> Path:
@@ -79,6 +88,62 @@ def add_train_parser(commands, at_least, positive_float) -> None:
                        help="also train on the models and panoramas `photo2cad evaluate` holds out")
     train.add_argument("--force", action="store_true", help="train again even if --out holds a model")
     train.set_defaults(handler=train_adapter_command)
+
+
+def add_finetune_parser(commands, at_least, positive_float) -> None:
+    """Options left at None take models.finetune.FinetuneConfig's defaults."""
+    tune = commands.add_parser("train-finetune", help="train the lite0_finetuned embedder: Lite0's top blocks "
+                               "fine-tuned on randomised renders (resumable: run it again after an interruption)")
+    tune.add_argument("--out", type=Path, default=None, help="default data_dir/models/lite0_finetuned")
+    tune.add_argument("--lite0-index", type=Path, default=None,
+                      help="efficientnet_lite0 index holding the clean views; default data_dir/index/efficientnet_lite0")
+    tune.add_argument("--cache", type=Path, default=None,
+                      help="activation cache folder; default data_dir/training/finetune")
+    tune.add_argument("--queries", type=at_least(1), default=32, help="randomised renders per model, default 32")
+    tune.add_argument("--first-block", type=lite0_block, default=None,
+                      help="the Lite0 block the trained top starts at, default 11 (of 16)")
+    tune.add_argument("--epochs", type=at_least(1), default=None, help="default 8")
+    tune.add_argument("--max-minutes", type=positive_float, default=None,
+                      help="stop after the epoch that crosses this training time")
+    tune.add_argument("--batch-size", type=at_least(2), default=None, help="default 64")
+    tune.add_argument("--learning-rate", type=positive_float, default=None, help="default 5e-4")
+    tune.add_argument("--extra-shapes", type=shape_manifest, action="append", default=[], metavar="MANIFEST",
+                      help="also train on a set of extra shapes (manifest.json); repeatable")
+    tune.add_argument("--extra-queries", type=at_least(1), default=24, help="renders per extra shape, default 24")
+    tune.add_argument("--seed", type=at_least(0), default=None, help="training seed, default 0")
+    tune.add_argument("--frozen-top", action="store_true",
+                      help="control run: keep Lite0's top frozen, train only the embedding and heads")
+    tune.add_argument("--include-heldout", action="store_true",
+                      help="also train on the models and panoramas `photo2cad evaluate` holds out")
+    tune.add_argument("--force", action="store_true", help="train again even if --out holds a network")
+    tune.set_defaults(handler=train_finetune_command, render_size=None, random_materials=None, plain=False)
+
+
+def train_finetune_command(args: argparse.Namespace, settings: Settings) -> int:
+    from app.cli import _training_holdouts
+    from app.finetune import train_lite0_finetune
+    from models.finetune import FinetuneConfig
+    from models.train_adapter import is_trained
+
+    out = args.out or settings.trained_finetuned_dir
+    if not fresh_output(out, args.force, is_trained(out), "network"):
+        return 0
+    given = {"first_block": args.first_block, "epochs": args.epochs, "max_minutes": args.max_minutes,
+             "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
+             "train_top": False if args.frozen_top else None}
+    config = FinetuneConfig(**{k: v for k, v in given.items() if v is not None})
+    skip = _training_holdouts(settings, args.include_heldout)
+    manifest = train_lite0_finetune(
+        settings, config, feature_config(args), out,
+        args.lite0_index or settings.data_dir / "index" / "efficientnet_lite0",
+        args.cache or settings.data_dir / "training" / "finetune", skip.models, skip.panoramas, skip.split_seed,
+        extra_shapes=args.extra_shapes, extra_queries=args.extra_queries)
+    print(f"trained {manifest['epochs_done']} epochs ({manifest['training_seconds']} s) on "
+          f"{manifest['data']['models']} models ({manifest['data']['query_images']} query images, "
+          f"{manifest['data']['clean_views']} clean views) into {out}; validation top-1: ImageNet Lite0 "
+          f"{manifest['metrics']['val_backbone_only'].get('top1', float('nan')):.3f}, fine-tuned "
+          f"{manifest['metrics']['val'].get('top1', float('nan')):.3f}")
+    return 0
 
 
 def add_kind_head_parser(commands, at_least, positive_float) -> None:

@@ -1,42 +1,73 @@
-"""Fine-tuning Lite0's top blocks on the default catalogue (models.finetune), as the CLI runs it: the training
-models and panoramas of `photo2cad train-adapter` (the evaluation's held-out ones left out), randomised
-renders and the `efficientnet_lite0` index's stored views as cached trunk activations.
+"""The fine-tuned Lite0 (`lite0_finetuned`) as the service and CLI see it: where the trained network lives,
+loading it as an embedder, and training it (models.finetune) on the default catalogue without the
+evaluation's held-out models and panoramas, optionally with extra training shapes.
 
-    python -m app.finetune --out data/models/lite0_finetune --cache data/training/finetune [--queries 32]
-        [--first-block 11] [--epochs 8] [--max-minutes 30]
-
-Run it again after an interruption: cached activations and the last finished epoch are kept.
+Training data: randomised renders of the training models (`photo2cad train-adapter`'s domain
+randomisation) and the stored clean views of the same models (the `efficientnet_lite0` index's JPEGs; an
+extra shape set's from a Lite0 index of its own, app.adapter.index_training_shapes), as cached trunk
+activations (float16, 44 kB an image at 224 px): `photo2cad train-finetune`, resumable.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.adapter import BACKGROUND_POOL, _indexed_models
-from app.cli import _training_holdouts
-from app.cli_adapter import feature_config
+import models
+from app.adapter import BACKGROUND_POOL, _indexed_models, index_training_shapes, join_training_sets
 from app.scratch import _training_model
 from app.settings import Settings
 from index.build import view_cameras
 from index.collection import Collection
 
+if TYPE_CHECKING:  # TensorFlow is imported only when training or embedding
+    from models.finetuned import FinetunedEmbedder
+
+# Shipped as package data of `models`; rebuilt with `photo2cad train-finetune --out models/artifacts/lite0_finetuned`.
+SHIPPED_DIR = Path(models.__file__).resolve().parent / "artifacts" / "lite0_finetuned"
+
+
+def finetuned_dir(settings: Settings) -> Path:
+    """The configured folder, else a network trained into data_dir, else the one shipped in the repository."""
+    from models.train_adapter import is_trained
+
+    if settings.finetuned_model_dir:
+        return settings.finetuned_model_dir
+    return settings.trained_finetuned_dir if is_trained(settings.trained_finetuned_dir) else SHIPPED_DIR
+
+
+def load_finetuned_embedder(settings: Settings, folder: Path | None = None) -> FinetunedEmbedder:
+    """The lite0_finetuned embedder of `folder` (default finetuned_dir) on the registry's Lite0 weights."""
+    from models.finetuned import FinetunedEmbedder
+    from models.transfer import describe_weights
+    from models.weights import prepare_weights
+
+    weights = prepare_weights("efficientnet_lite0", settings.weights_dir, progress=False)
+    return FinetunedEmbedder(folder or finetuned_dir(settings), weights, describe_weights(weights, "ImageNet Lite0"))
+
 
 def train_lite0_finetune(settings: Settings, config, features, out_dir: Path, lite0_index: Path, cache_dir: Path,
                          heldout_models: list[str], heldout_panoramas: list[str], split_seed: int | None,
-                         progress: bool = True) -> dict:
+                         progress: bool = True, extra_shapes: Sequence[Path] = (), extra_queries: int = 24,
+                         shapes_index: Path | None = None) -> dict:
     """Train models.finetune's network (config: FinetuneConfig; features: adapter_features.FeatureConfig)
     into out_dir on the catalogue models of lite0_index but the held-out ones, over crops of the panoramas
-    but the held-out ones; activations cached in cache_dir/{queries,clean}. Returns the manifest."""
+    but the held-out ones; activations cached in cache_dir/{queries,clean}. extra_shapes: manifests of
+    extra shape sets, `extra_queries` renders each, clean views from the Lite0 index at shapes_index
+    (default cache_dir's sibling `shapes_index`, shared with train-adapter). Returns the manifest."""
     from app.bootstrap import ensure_catalogue, hdri_dir
     from models.adapter_features import query_features
     from models.augment import background_pool
-    from models.finetune import clean_activations, lite0_parts, train_finetune
+    from models.finetune import lite0_parts, train_finetune
+    from models.training_data import shape_set_models
+    from models.transfer import build_embedder
     from models.weights import prepare_weights
     from render.backgrounds import load_panorama
 
+    extra = [m for manifest in extra_shapes for m in shape_set_models(manifest)]  # a bad set fails first
     indexed = _indexed_models(lite0_index)
     entries = [e for e in ensure_catalogue(settings) if e.model_id not in heldout_models]
     train_models = [_training_model(e) for e in entries if e.model_id in indexed]
@@ -48,61 +79,45 @@ def train_lite0_finetune(settings: Settings, config, features, out_dir: Path, li
     began = time.time()
     queries = query_features(train_models, trunk, pool, features, cache_dir / "queries", settings.render_workers,
                              progress, normalise=False)
-    collection = Collection.open(lite0_index)
-    try:
-        table, grid = collection.store.view_table(), view_cameras(collection.view_config)
-    finally:
-        collection.close()
-    clean = clean_activations(lite0_index, table, trunk, cache_dir / "clean", progress)
+    clean = _clean(lite0_index, trunk, cache_dir, progress).for_models(queries.model_ids)
+    kinds = [m.seat_kind for m in train_models]
     info = {"catalogue": str(settings.catalogue_dir), "heldout_models_excluded": heldout_models,
             "heldout_panoramas_excluded": heldout_panoramas, "split_seed": split_seed,
             "panoramas": [p.name for p in panorama_files], "features": features.to_json(),
             "lite0_index": str(lite0_index), "lite0_weights": str(weights),
             "trunk_activation_shape": list(trunk.shape), "activation_dtype": "float16",
-            "not_in_lite0_index": sorted(e.model_id for e in entries if e.model_id not in indexed),
-            "cache_seconds_this_run": round(time.time() - began, 1)}
-    return train_finetune(queries, clean.for_models(queries.model_ids), [m.seat_kind for m in train_models], grid,
-                          top, out_dir, config, info, progress)
+            "not_in_lite0_index": sorted(e.model_id for e in entries if e.model_id not in indexed)}
+    if extra:
+        shapes_index = shapes_index or cache_dir.parent / "shapes_index"
+        index_training_shapes(settings, extra, shapes_index, build_embedder(
+            "efficientnet_lite0", settings.weights_dir, input_size_px=features.input_size_px), progress)
+        more = query_features(extra, trunk, pool, replace(features, queries=extra_queries), cache_dir / "queries",
+                              settings.render_workers, progress, normalise=False)
+        more_clean = _clean(shapes_index, trunk, cache_dir, progress).for_models(more.model_ids)
+        queries, clean = join_training_sets(queries, clean, more, more_clean)
+        kinds += [m.seat_kind for m in extra]
+        info |= {"extra_shape_sets": [str(p) for p in extra_shapes], "extra_shapes": len(extra),
+                 "extra_queries_per_shape": extra_queries, "shapes_index": str(shapes_index)}
+    info["cache_seconds_this_run"] = round(time.time() - began, 1)
+    grid = view_cameras(_view_config(lite0_index))
+    return train_finetune(queries, clean, kinds, grid, top, out_dir, config, info, progress)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from models.finetune import FinetuneConfig
+def _clean(index_dir: Path, trunk, cache_dir: Path, progress: bool):
+    """models.finetune.CleanActivations of the stored views of the index at index_dir."""
+    from models.finetune import clean_activations
 
-    args = _parser().parse_args(argv)
-    settings = Settings()
-    given = {"first_block": args.first_block, "epochs": args.epochs, "max_minutes": args.max_minutes,
-             "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
-             "train_top": False if args.frozen_top else None}
-    config = FinetuneConfig(**{k: v for k, v in given.items() if v is not None})
-    features = feature_config(argparse.Namespace(queries=args.queries, render_size=None, seed=args.seed,
-                                                 random_materials=None, plain=False))
-    skip = _training_holdouts(settings, False)
-    manifest = train_lite0_finetune(settings, config, features, args.out,
-                                    args.lite0_index or settings.data_dir / "index" / "efficientnet_lite0",
-                                    args.cache, skip.models, skip.panoramas, skip.split_seed)
-    print(json.dumps({"epochs_done": manifest["epochs_done"], "training_seconds": manifest["training_seconds"],
-                      "data": {k: manifest["data"][k] for k in ("models", "query_images", "clean_views")},
-                      "val_backbone_only": manifest["metrics"]["val_backbone_only"],
-                      "val": manifest["metrics"]["val"]}))
-    return 0
+    collection = Collection.open(index_dir)
+    try:
+        table = collection.store.view_table()
+    finally:
+        collection.close()
+    return clean_activations(index_dir, table, trunk, cache_dir / "clean", progress)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="folder of the trained network")
-    parser.add_argument("--cache", type=Path, required=True, help="folder of cached trunk activations")
-    parser.add_argument("--lite0-index", type=Path, default=None, help="default data_dir/index/efficientnet_lite0")
-    parser.add_argument("--queries", type=int, default=32, help="randomised renders per model")
-    parser.add_argument("--first-block", type=int, default=None, help="Lite0 block the trained top starts at (11)")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch crossing this")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--frozen-top", action="store_true",
-                        help="control run: keep Lite0's top frozen, train only the embedding and heads")
-    return parser
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _view_config(index_dir: Path):
+    collection = Collection.open(index_dir)
+    try:
+        return collection.view_config
+    finally:
+        collection.close()

@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     index_dir: Path | None = Field(None, description="Index folder; default data_dir/index/<embedder>.")
     weights_dir: Path | None = Field(None, description="Converted weights; default data_dir/weights.")
     embedder: str = Field("efficientnet_lite0", description="efficientnet_lite0, inception_v3, scratch_cnn "
-                          "or lite0_adapter.")
+                          "lite0_adapter or lite0_finetuned.")
     embedder_layer: str | None = Field(None, description="Backbone layer to pool; default per backbone.")
     weights_file: Path | None = Field(None, description="Keras weights file overriding the default.")
     scratch_model_dir: Path | None = Field(None, description="Trained scratch_cnn folder; default "
@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     detector_dir: Path | None = Field(None, description="Seat detector weights; default weights_dir/detector.")
     adapter_model_dir: Path | None = Field(None, description="Trained lite0_adapter folder; default "
                                            "data_dir/models/lite0_adapter if trained, else the shipped one.")
+    finetuned_model_dir: Path | None = Field(None, description="Trained lite0_finetuned folder; default "
+                                             "data_dir/models/lite0_finetuned if trained, else the shipped one.")
     kind_head: bool = Field(True, description="Answer seat kinds with the embedder's seat-kind head fitted on "
                             "photo-like renders (models/kind_head.py) when one fits it (false: the classifier "
                             "fitted on the index's views).")
@@ -97,6 +99,11 @@ class Settings(BaseSettings):
     def trained_adapter_dir(self) -> Path:
         """Where `photo2cad train-adapter` writes by default."""
         return self.data_dir / "models" / "lite0_adapter"
+
+    @property
+    def trained_finetuned_dir(self) -> Path:
+        """Where `photo2cad train-finetune` writes by default."""
+        return self.data_dir / "models" / "lite0_finetuned"
 
     @property
     def catalogue_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""Lite0 with fine-tuned top blocks (models.finetune, `python -m app.finetune`) against plain Lite0 retrieval,
+"""Lite0 with fine-tuned top blocks (models.finetune, `photo2cad train-finetune`) against plain Lite0 retrieval,
 on the real photos' labelled seats (bench.photo_heads_eval.labelled_crops: the service's crop of each box).
 
 Per split (dev, test):

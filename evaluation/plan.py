@@ -21,7 +21,8 @@ from models.embedder import Embedder
 from models.kind_head import WithKindHead
 
 SCRATCH = "scratch_cnn"  # models.scratch.NAME, not imported: that module loads TensorFlow
-TRAINED = (SCRATCH, "lite0_adapter")  # embedders trained on the catalogue (models.adapter.NAME too)
+TRAINED = (SCRATCH, "lite0_adapter", "lite0_finetuned")  # embedders trained on the catalogue (models.adapter.NAME,
+# models.finetuned.NAME)
 EVALUATION_SEED = 0  # the seed `photo2cad evaluate` draws its held-out models and panoramas with
 
 

@@ -171,18 +171,21 @@ class AdapterEmbedder:
     def kind_head(self) -> tuple[tuple[str, ...], np.ndarray, float]:
         """The seat-kind head as (kinds, weights (dim + 1, k) float32 with the bias last, temperature):
         softmax((unit embedding @ W[:-1] + W[-1]) / temperature) are its probabilities."""
-        return (tuple(self.config.seat_kinds), *self._linear_head("kind"))
+        return (tuple(self.config.seat_kinds), *linear_head(self._model, "kind"))
 
     def view_head(self) -> tuple[np.ndarray, float]:
         """The viewpoint head over the n_views cameras of the index grid it was trained on (in
         index.build.view_cameras order) as (weights (dim + 1, n_views) float32, temperature), like kind_head."""
-        return self._linear_head("view")
+        return linear_head(self._model, "view")
 
-    def _linear_head(self, name: str) -> tuple[np.ndarray, float]:
-        head = self._model.get_layer(name)
-        kernel, bias = (np.asarray(w) for w in head.dense.get_weights())
-        temperature = float(np.exp(-np.asarray(head.log_scale)))
-        return np.vstack([kernel, bias[None]]).astype(np.float32), temperature
+
+def linear_head(adapter: keras.Model, name: str) -> tuple[np.ndarray, float]:
+    """Head `name` of a build_adapter model as (weights (embedding_dim + 1, classes) float32 with the bias
+    last, temperature): softmax((unit embedding @ W[:-1] + W[-1]) / temperature) are its probabilities."""
+    head = adapter.get_layer(name)
+    kernel, bias = (np.asarray(w) for w in head.dense.get_weights())
+    temperature = float(np.exp(-np.asarray(head.log_scale)))
+    return np.vstack([kernel, bias[None]]).astype(np.float32), temperature
 
 
 def _short_hash(path: Path) -> str:

@@ -66,6 +66,16 @@ def network_input(images: np.ndarray, size_px: int, resize: Callable[[np.ndarray
     return np.asarray(resize(images), np.float32)
 
 
+def forward_in_batches(forward: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, dim: int,
+                       max_batch: int) -> np.ndarray:
+    """inputs (n, S, S, 3) float32 through `forward` ((b, S, S, 3) -> (b, dim) features), max_batch rows at a
+    time. Returns (n, dim) float32, rows L2-normalised (no rows: (0, dim))."""
+    inputs = np.asarray(inputs, np.float32)
+    if len(inputs) == 0:
+        return np.zeros((0, dim), np.float32)
+    return l2_normalise(np.concatenate([forward(inputs[i:i + max_batch]) for i in range(0, len(inputs), max_batch)]))
+
+
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Rows of (n, d) scaled to unit L2 norm. Returns float32."""
     x = np.asarray(x, dtype=np.float32)

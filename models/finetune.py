@@ -8,7 +8,8 @@ at its ImageNet statistics), global average pooling, L2 normalisation and the ad
 (models.adapter.build_adapter) are then trained with models.train_adapter's batches, losses (model, kind,
 soft view, InfoNCE towards clean views of the same model and nearby cameras), checkpoints and manifest.
 A trained network is a folder: `finetune.weights.h5` and `config.json` (an AdapterConfig whose `extra`
-holds first_block and the manifest); `load_finetuned` rebuilds trunk and network from it.
+holds first_block and the manifest); `load_finetuned` rebuilds trunk and network from it, and
+models.finetuned.FinetunedEmbedder (the `lite0_finetuned` embedder) serves it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from models import efficientnet_lite
-from models.adapter import AdapterConfig, build_adapter
+from models.adapter import AdapterConfig
 from models.adapter_features import QueryFeatures
+from models.finetuned import CONFIG_FILE, WEIGHTS_FILE, build_finetune_model, lite0_split, pooled_output
 from models.model_folder import missing_model_files, write_model_folder
 from models.train import TrainingError, check_resume
 from models.train_adapter import (
@@ -40,8 +42,6 @@ from models.train_adapter import (
     select_queries,
 )
 
-WEIGHTS_FILE = "finetune.weights.h5"
-CONFIG_FILE = "config.json"
 BATCH = 32  # trunk forward passes (memory: 32 x 112 x 112 x 96 float32 activations at 224 px)
 
 
@@ -81,28 +81,8 @@ def _normalised(images: tf.Tensor) -> tf.Tensor:
 def lite0_parts(weights: Path | None, first_block: int, input_size_px: int = 224) -> tuple[Trunk, keras.Model]:
     """Lite0 with the Keras weights file `weights` (None: random init, for tests) cut before first_block:
     the frozen Trunk and the top ((n, h, w, c) -> (n, S/32, S/32, 1280), a trainable copy)."""
-    full = efficientnet_lite.build_efficientnet_lite0(include_top=True, input_size_px=input_size_px)
-    if weights is not None:
-        full.load_weights(weights)
-    trunk, top = efficientnet_lite.split_lite0(full, first_block)
+    trunk, top = lite0_split(weights, first_block, input_size_px)
     return Trunk(trunk, first_block), top
-
-
-def build_finetune_model(top: keras.Model, adapter: AdapterConfig) -> keras.Model:
-    """(n, h * w * c) flattened trunk activations -> build_adapter's outputs ("embedding" and head logits)
-    through `top` (batch norm frozen), global average pooling and L2 normalisation."""
-    for layer in top.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False  # a non-trainable BatchNormalization runs with its ImageNet statistics
-    shape = tuple(int(v) for v in top.input.shape[1:])
-    inputs = keras.Input((int(np.prod(shape)),), name="activation")
-    pooled = _pooled(top, keras.layers.Reshape(shape)(inputs))
-    return keras.Model(inputs, build_adapter(adapter)(pooled), name="lite0_finetune")
-
-
-def _pooled(top: keras.Model, x):
-    x = keras.layers.GlobalAveragePooling2D()(top(x))
-    return keras.layers.UnitNormalization(name="pooled")(x)
 
 
 def pooled_features(top: keras.Model):
@@ -112,7 +92,7 @@ def pooled_features(top: keras.Model):
     frozen.set_weights(top.get_weights())
     shape = tuple(int(v) for v in top.input.shape[1:])
     inputs = keras.Input((int(np.prod(shape)),))
-    model = keras.Model(inputs, {"embedding": _pooled(frozen, keras.layers.Reshape(shape)(inputs))})
+    model = keras.Model(inputs, {"embedding": pooled_output(frozen, keras.layers.Reshape(shape)(inputs))})
     return lambda rows: embed_rows(model, rows)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import efficientnet_lite, inception
-from models.embedder import Embedder, EmbedderInfo, checked_images, l2_normalise, network_input
+from models.embedder import Embedder, EmbedderInfo, checked_images, forward_in_batches, l2_normalise, network_input
 from models.weights import prepare_weights, sidecar_path
 
 MAX_BATCH = 32
@@ -41,7 +41,7 @@ def _checked(images: np.ndarray) -> np.ndarray:
     return checked_images(images, EmbedderConfigError)
 
 
-def _describe(weights: str | Path, default: str) -> str:
+def describe_weights(weights: str | Path, default: str) -> str:
     """Human description of a weights file, from its source sidecar when there is one."""
     sidecar = sidecar_path(Path(weights))
     if sidecar.exists():
@@ -123,7 +123,7 @@ class TransferEmbedder:
             )
         else:
             path, description = inception.resolve_inception_weights(Path(weights), allow_download=False)
-            description = _describe(path, description)
+            description = describe_weights(path, description)
         used = path if path == "imagenet" else str(Path(path).resolve())
         return inception.build_inception_v3(path, self._size), description, used
 
@@ -139,7 +139,7 @@ class TransferEmbedder:
         if not path.exists():
             raise EmbedderConfigError(f"weights file not found: {path}")
         model.load_weights(path)
-        return model, _describe(path, f"Keras weights file {path.name}"), str(path.resolve())
+        return model, describe_weights(path, f"Keras weights file {path.name}"), str(path.resolve())
 
     def _resize_images(self, images: tf.Tensor) -> tf.Tensor:
         return tf.image.resize(tf.cast(images, tf.float32), (self._size, self._size), antialias=True)
@@ -159,13 +159,9 @@ class TransferEmbedder:
 
     def embed_prepared(self, inputs: np.ndarray) -> np.ndarray:
         """inputs: (n, S, S, 3) float32 from `prepare`. Returns (n, info.dim) float32, rows L2-normalised."""
-        inputs = np.asarray(inputs, np.float32)
-        if len(inputs) == 0:
-            return np.zeros((0, self.info.dim), np.float32)
         with self._lock:
-            chunks = [self._embed_batch(tf.constant(inputs[start : start + MAX_BATCH])).numpy()
-                      for start in range(0, len(inputs), MAX_BATCH)]
-        return l2_normalise(np.concatenate(chunks))
+            return forward_in_batches(lambda x: self._embed_batch(tf.constant(x)).numpy(), inputs, self.info.dim,
+                                      MAX_BATCH)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images: (n, H, W, 3) uint8 RGB. Returns (n, info.dim) float32, rows L2-normalised."""

@@ -77,6 +77,31 @@ def tiny_index_settings(tmp_path_factory, tiny_cad_dir, tiny_embedder, weights_d
     return settings
 
 
+def tiny_activations(tiny_cad_dir: Path, index_dir: Path, lite0_file: Path, first_block: int, size_px: int,
+                     features, cache: Path):
+    """Real trunk activations for fine-tuning (models.finetune) on the tiny models: randomised renders
+    (FeatureConfig `features`, random backgrounds) and the stored views of the tiny index at index_dir.
+    Returns (training models, QueryFeatures, CleanActivations, the index's view grid)."""
+    import numpy as np
+
+    from index.build import view_cameras
+    from index.collection import Collection
+    from models.adapter_features import query_features
+    from models.finetune import clean_activations, lite0_parts
+    from models.training_data import TrainingModel
+
+    models = [TrainingModel(f"test#{name}", str(tiny_cad_dir / f"{name}.{ext}"), kind)
+              for name, (ext, kind) in TINY_MODELS.items()]
+    trunk, _ = lite0_parts(lite0_file, first_block, size_px)
+    backgrounds = np.random.default_rng(0).integers(0, 256, (6, size_px, size_px, 3), dtype=np.uint8)
+    queries = query_features(models, trunk, backgrounds, features, cache / "queries", workers=1, progress=False,
+                             normalise=False)
+    collection = Collection.open(index_dir)
+    table, grid = collection.store.view_table(), view_cameras(collection.view_config)
+    collection.close()
+    return models, queries, clean_activations(index_dir, table, trunk, cache / "clean", progress=False), grid
+
+
 def render_rgb(path: Path, cameras, size_px: int = 64, background=(255, 255, 255)):
     """Real renders of a CAD file in a spawn worker (never in this process: TensorFlow is loaded here
     and Mesa's llvmpipe would crash beside it). Returns (n, size, size, 3) uint8."""

@@ -1,4 +1,5 @@
-"""The adapter's CLI commands refuse bad input with one line and exit 2, before any work."""
+"""The adapter's, the fine-tuning's and the kind head's CLI commands refuse bad input with one line and exit 2,
+before any work."""
 
 from __future__ import annotations
 
@@ -16,9 +17,14 @@ from app.cli import main
     (["--queries", "x"], "not a whole number"), (["--max-minutes", "-1"], "must be a positive number"),
     (["--materials", "plastic"], "invalid choice"), (["--random-materials", "1.5"], "must be between 0 and 1"),
     (["--random-materials", "half"], "not a number"), (["--extra-queries", "0"], "must be at least 1"),
+    (["train-finetune", "--extra-shapes", "/nowhere/manifest.json"], "cannot read shape set manifest"),
+    (["train-finetune", "--first-block", "0"], "must be a Lite0 block from 1 to 15"),
+    (["train-finetune", "--first-block", "16"], "must be a Lite0 block from 1 to 15"),
+    (["train-finetune", "--learning-rate", "-1"], "must be a positive number"),
+    (["train-finetune", "--batch-size", "1"], "must be at least 2"),
 ])
 def test_train_adapter_and_fit_kind_head_refuse_bad_flags_with_one_line(flags, message, capsys) -> None:
-    command = [] if flags[0] == "fit-kind-head" else ["train-adapter"]
+    command = [] if flags[0] in ("fit-kind-head", "train-finetune") else ["train-adapter"]
     with pytest.raises(SystemExit) as stopped:
         main([*command, *flags])
     assert stopped.value.code == 2

@@ -1,6 +1,6 @@
 """Fine-tuning Lite0's top blocks on a tiny real set: the cut reproduces Lite0's vectors, cached trunk
 activations of renders and stored views, a training run whose loss falls and whose top moves, the saved
-network reloads, and an interrupted run resumes."""
+network reloads and serves as the lite0_finetuned embedder, and an interrupted run resumes."""
 
 from __future__ import annotations
 
@@ -10,21 +10,17 @@ import numpy as np
 import pytest
 
 import models.train_adapter as train_module
-from index.build import view_cameras
-from index.collection import Collection
-from models.adapter_features import FeatureConfig, query_features
+from models.adapter_features import FeatureConfig
 from models.finetune import (
     FinetuneConfig,
-    clean_activations,
     lite0_parts,
     load_finetuned,
     pooled_features,
     train_finetune,
 )
 from models.train_adapter import embed_rows, is_trained
-from models.training_data import TrainingModel
 from models.weights import prepare_weights
-from tests.conftest import TINY_MODELS
+from tests.conftest import tiny_activations
 
 SIZE = 96
 FEATURES = FeatureConfig(render_size_px=48, input_size_px=SIZE, queries=12, material_jobs=2)
@@ -39,19 +35,8 @@ def lite0_file(weights_dir):
 
 @pytest.fixture(scope="module")
 def tiny_set(tiny_cad_dir, tiny_index_settings, lite0_file, tmp_path_factory):
-    models = [TrainingModel(f"test#{name}", str(tiny_cad_dir / f"{name}.{ext}"), kind)
-              for name, (ext, kind) in TINY_MODELS.items()]
-    trunk, _ = lite0_parts(lite0_file, TINY.first_block, SIZE)
-    backgrounds = np.random.default_rng(0).integers(0, 256, (6, SIZE, SIZE, 3), dtype=np.uint8)
-    cache = tmp_path_factory.mktemp("activations")
-    queries = query_features(models, trunk, backgrounds, FEATURES, cache / "queries", workers=1, progress=False,
-                             normalise=False)
-    index = tiny_index_settings.resolved_index_dir
-    collection = Collection.open(index)
-    table, grid = collection.store.view_table(), view_cameras(collection.view_config)
-    collection.close()
-    clean = clean_activations(index, table, trunk, cache / "clean", progress=False)
-    return models, queries, clean, grid
+    return tiny_activations(tiny_cad_dir, tiny_index_settings.resolved_index_dir, lite0_file, TINY.first_block,
+                            SIZE, FEATURES, tmp_path_factory.mktemp("activations"))
 
 
 def _train(tiny_set, lite0_file, out, config=TINY) -> dict:
@@ -123,3 +108,31 @@ def test_the_control_run_keeps_the_top_frozen(tiny_set, lite0_file, tmp_path) ->
     _, model, _ = load_finetuned(tmp_path / "net", lite0_file)
     _, fresh = lite0_parts(lite0_file, 15, SIZE)
     assert all(np.allclose(a, b) for a, b in zip(model.get_layer(fresh.name).get_weights(), fresh.get_weights()))
+
+
+def test_the_embedder_answers_the_trained_network_and_its_heads(tiny_set, lite0_file, tmp_path) -> None:
+    """FinetunedEmbedder (the service's lite0_finetuned) on uint8 images == the training path (trunk
+    activations through the saved network), and its kind / view heads are the network's own logits."""
+    from models.finetuned import FinetunedEmbedder, FinetunedModelError
+
+    _train(tiny_set, lite0_file, tmp_path / "net")
+    embedder = FinetunedEmbedder(tmp_path / "net", lite0_file)
+    trunk, model, config = load_finetuned(tmp_path / "net", lite0_file)
+    images = np.random.default_rng(2).integers(0, 256, (3, 120, 80, 3), dtype=np.uint8)
+    prepared = embedder.prepare(images)
+    assert prepared.shape == (3, SIZE, SIZE, 3)
+    outputs = model(trunk.embed_prepared(prepared), training=False)
+    vectors = embedder.embed(images)
+    assert vectors.shape == (3, config.embedding_dim) == (3, embedder.info.dim)
+    assert np.allclose(vectors, np.asarray(outputs["embedding"]), atol=1e-4)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    for name, (weights, temperature) in {"kind": embedder.kind_head()[1:], "view": embedder.view_head()}.items():
+        logits = (vectors @ weights[:-1] + weights[-1]) / temperature
+        assert np.allclose(logits, np.asarray(outputs[name]), atol=1e-3 * np.abs(logits).max())
+    assert embedder.kind_head()[0] == tuple(config.seat_kinds)
+    assert embedder.info.name == "lite0_finetuned" and "blocks 15+" in embedder.info.weights
+    assert embedder.spec.build().info == embedder.info
+    with pytest.raises(FinetunedModelError, match="expected"):
+        embedder.embed(np.zeros((1, 8, 8), np.uint8))
+    with pytest.raises(FinetunedModelError, match="train-finetune"):
+        FinetunedEmbedder(tmp_path, lite0_file)
