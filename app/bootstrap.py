@@ -41,12 +41,19 @@ def hdri_dir(settings: Settings) -> Path:
     return root / "usr/share/blender/datafiles/studiolights/world"
 
 
+# The registry backbone each trained embedder builds on (scratch_cnn: none, its weights ship in the repository).
+PRETRAINED_BACKBONE = {"lite0_adapter": "efficientnet_lite0", "lite0_finetuned": "efficientnet_lite0",
+                       "scratch_cnn": None}
+
+
 def ensure_assets(settings: Settings) -> None:
     ensure_catalogue(settings)
     hdri_dir(settings)
-    weights = prepare_weights(settings.embedder, settings.weights_dir, allow_download=settings.allow_download)
+    backbone = PRETRAINED_BACKBONE.get(settings.embedder, settings.embedder)
+    weights = backbone and prepare_weights(backbone, settings.weights_dir, allow_download=settings.allow_download)
     fetch_detector_model(settings.detector_dir)
-    print(f"catalogue, HDRIs and weights ready in {settings.data_dir} (weights: {weights.name})")
+    print(f"catalogue, HDRIs and weights ready in {settings.data_dir} "
+          f"(weights: {weights.name if weights else 'shipped ' + settings.embedder})")
 
 
 def load_detector(settings: Settings) -> SeatDetector | None:
