@@ -96,7 +96,8 @@ def add_finetune_parser(commands, at_least, positive_float) -> None:
                                "fine-tuned on randomised renders (resumable: run it again after an interruption)")
     tune.add_argument("--out", type=Path, default=None, help="default data_dir/models/lite0_finetuned")
     tune.add_argument("--lite0-index", type=Path, default=None,
-                      help="efficientnet_lite0 index holding the clean views; default data_dir/index/efficientnet_lite0")
+                      help="efficientnet_lite0 index holding the clean views; default "
+                           "data_dir/index/efficientnet_lite0")
     tune.add_argument("--cache", type=Path, default=None,
                       help="activation cache folder; default data_dir/training/finetune")
     tune.add_argument("--queries", type=at_least(1), default=32, help="randomised renders per model, default 32")

@@ -20,8 +20,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Catalogue, weights, HDRIs and indexes live here.")
     index_dir: Path | None = Field(None, description="Index folder; default data_dir/index/<embedder>.")
     weights_dir: Path | None = Field(None, description="Converted weights; default data_dir/weights.")
-    embedder: str = Field("efficientnet_lite0", description="efficientnet_lite0, inception_v3, scratch_cnn "
-                          "lite0_adapter or lite0_finetuned.")
+    embedder: str = Field("lite0_finetuned", description="lite0_finetuned (Lite0 with fine-tuned top blocks, "
+                          "best on real photographs), efficientnet_lite0, inception_v3, scratch_cnn or lite0_adapter.")
     embedder_layer: str | None = Field(None, description="Backbone layer to pool; default per backbone.")
     weights_file: Path | None = Field(None, description="Keras weights file overriding the default.")
     scratch_model_dir: Path | None = Field(None, description="Trained scratch_cnn folder; default "

@@ -57,7 +57,7 @@ def main() -> None:
         features = dict(np.load(cache))
     else:
         began = time.perf_counter()
-        inputs = {**_images(split, source, args.panoramas),
+        inputs = {**split_images(split, source, args.panoramas),
                   **({f"real_{m}": real[m] for m in ("whole", "crop")} if real else {})}
         features = {name: backbone.embed(batch) for name, batch in inputs.items()}  # once for every embedder
         print(f"backbone features of {sum(map(len, inputs.values()))} images in "
@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _images(split, collection: Collection, panoramas: Path) -> dict[str, np.ndarray]:
+def split_images(split, collection: Collection, panoramas: Path) -> dict[str, np.ndarray]:
     records = {m.model_id: m for m in collection.store.list_models()}
     render, heldout = split.sets["render"], split.sets["heldout_models"]
     size = collection.view_config.size_px
@@ -106,9 +106,9 @@ def _evaluate(collection: Collection, embedder, split, features: dict, real: dic
     out = {"by_confident_score": {}}
     for score in SCORES:
         searcher.confident_score = score
-        sets = {name: summarise(_outcomes(searcher, vectors[name], split.sets[name], name == "heldout_models"))
+        sets = {name: summarise(split_outcomes(searcher, vectors[name], split.sets[name], name == "heldout_models"))
                 for name in split.sets}
-        sets["photo_by_panorama"] = {pano: summarise(_outcomes(
+        sets["photo_by_panorama"] = {pano: summarise(split_outcomes(
             searcher, vectors["photo"][[q.background == pano for q in split.sets["photo"]]],
             [q for q in split.sets["photo"] if q.background == pano], False)) for pano in split.test_panoramas}
         if real is not None:
@@ -117,7 +117,7 @@ def _evaluate(collection: Collection, embedder, split, features: dict, real: dic
     return out
 
 
-def _outcomes(searcher: Searcher, vectors: np.ndarray, queries: list, exclude_own: bool) -> list:
+def split_outcomes(searcher: Searcher, vectors: np.ndarray, queries: list, exclude_own: bool) -> list:
     answers = searcher.search_embeddings(vectors, RETRIEVED_MODELS)
     return [_outcome(searcher, q, a.matches, c, exclude_own)
             for q, a, c in zip(queries, answers, searcher.classify(vectors))]

@@ -136,3 +136,37 @@ def test_the_embedder_answers_the_trained_network_and_its_heads(tiny_set, lite0_
         embedder.embed(np.zeros((1, 8, 8), np.uint8))
     with pytest.raises(FinetunedModelError, match="train-finetune"):
         FinetunedEmbedder(tmp_path, lite0_file)
+
+
+def test_the_shipped_network_is_the_default_embedder_and_never_saw_a_heldout_model(weights_dir, tmp_path) -> None:
+    """What `photo2cad serve` loads on a fresh machine (no index yet): the shipped lite0_finetuned on the
+    registry's Lite0 weights, answering a real photo; trained without the evaluation's held-out models."""
+    from PIL import Image
+
+    from app import bootstrap
+    from app.finetune import SHIPPED_DIR
+    from app.settings import Settings
+    from catalogue.seats import SEAT_KINDS
+    from evaluation.plan import EVALUATION_SEED
+    from evaluation.splits import choose_heldout_models
+    from models.training_data import shape_set_models
+    from tests.conftest import TWO_SEATS_PHOTO
+
+    root = SHIPPED_DIR.parents[2]
+
+    settings = Settings(data_dir=tmp_path, weights_dir=weights_dir, _env_file=None)
+    embedder = bootstrap.load_embedder(settings)
+    assert settings.embedder == embedder.info.name == "lite0_finetuned"
+    assert embedder.config == type(embedder.config).load(SHIPPED_DIR / "config.json")
+    photo = np.asarray(Image.open(TWO_SEATS_PHOTO).convert("RGB"))[None]
+    vector = embedder.embed(photo)
+    assert vector.shape == (1, 256) and np.isclose(np.linalg.norm(vector), 1.0, atol=1e-5)
+    assert sorted(embedder.kind_head()[0]) == sorted(SEAT_KINDS)
+    data = embedder.config.extra["manifest"]["data"]
+    excluded, trained = data["heldout_models_excluded"], embedder.config.model_ids
+    assert data["split_seed"] == EVALUATION_SEED and excluded and not set(trained) & set(excluded)
+    shapes = {m.model_id for path in data.get("extra_shape_sets", []) for m in shape_set_models(root / path)}
+    assert len(shapes) == data.get("extra_shapes", 0) and shapes <= set(trained)
+    catalogue = sorted(set(trained) - shapes | set(excluded))  # the evaluation draws its held-out models
+    # first, from the catalogue's ids (the extra training shapes are not in the catalogue)
+    assert choose_heldout_models(catalogue, 0.2, np.random.default_rng(EVALUATION_SEED)) == sorted(excluded)
