@@ -31,12 +31,15 @@ SHIPPED_DIR = Path(models.__file__).resolve().parent / "artifacts" / "lite0_fine
 
 
 def finetuned_dir(settings: Settings) -> Path:
-    """The configured folder, else a network trained into data_dir, else the one shipped in the repository."""
-    from models.train_adapter import is_trained
+    """The configured folder, else a network trained into data_dir (a finished run: its weights and config
+    written last), else the one shipped in the repository. Imports no training code (the service calls it)."""
+    from models.finetuned import CONFIG_FILE, WEIGHTS_FILE
+    from models.model_folder import missing_model_files
 
     if settings.finetuned_model_dir:
         return settings.finetuned_model_dir
-    return settings.trained_finetuned_dir if is_trained(settings.trained_finetuned_dir) else SHIPPED_DIR
+    trained = settings.trained_finetuned_dir
+    return SHIPPED_DIR if missing_model_files(trained, CONFIG_FILE, WEIGHTS_FILE) else trained
 
 
 def load_finetuned_embedder(settings: Settings, folder: Path | None = None) -> FinetunedEmbedder:
