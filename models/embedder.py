@@ -60,7 +60,10 @@ def checked_images(images: np.ndarray, error: type[ValueError] = ValueError) -> 
 def network_input(images: np.ndarray, size_px: int, resize: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """(n, H, W, 3) uint8 -> (n, S, S, 3) float32 in [0, 255], S = size_px, through `resize` (an
     antialiased resize) unless the images are S x S already: then only cast, since resizing to the same
-    size is the identity (the service's queries arrive at S x S from models.photo.square_image)."""
+    size is the identity (the service's queries arrive at S x S from models.photo.square_image); no images:
+    (0, S, S, 3)."""
+    if len(images) == 0:
+        return np.zeros((0, size_px, size_px, 3), np.float32)
     if images.shape[1:3] == (size_px, size_px):
         return images.astype(np.float32)
     return np.asarray(resize(images), np.float32)

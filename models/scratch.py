@@ -153,11 +153,8 @@ class ScratchEmbedder:
     def prepare(self, images: np.ndarray) -> np.ndarray:
         """images: (n, H, W, 3) uint8 RGB, any H, W. Returns (n, S, S, 3) float32 in [0, 255], the
         resized network input for `embed_prepared` (possibly stacked with other requests' inputs)."""
-        images = checked_images(images, ScratchModelError)
-        size = self.config.input_size_px
-        if len(images) == 0:
-            return np.zeros((0, size, size, 3), np.float32)
-        return network_input(images, size, lambda x: self._resize(tf.constant(x)).numpy())
+        return network_input(checked_images(images, ScratchModelError), self.config.input_size_px,
+                             lambda x: self._resize(tf.constant(x)).numpy())
 
     def _run(self, inputs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """inputs (n, S, S, 3) float32 -> raw embeddings (n, dim) and head logits."""

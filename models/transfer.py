@@ -152,10 +152,7 @@ class TransferEmbedder:
     def prepare(self, images: np.ndarray) -> np.ndarray:
         """images: (n, H, W, 3) uint8 RGB, any H, W. Returns (n, S, S, 3) float32 in [0, 255], S =
         info.input_size_px: the resized network input, for `embed_prepared` (possibly stacked with others)."""
-        images = _checked(images)
-        if len(images) == 0:
-            return np.zeros((0, self._size, self._size, 3), np.float32)
-        return network_input(images, self._size, lambda x: self._resize(tf.constant(x)).numpy())
+        return network_input(_checked(images), self._size, lambda x: self._resize(tf.constant(x)).numpy())
 
     def embed_prepared(self, inputs: np.ndarray) -> np.ndarray:
         """inputs: (n, S, S, 3) float32 from `prepare`. Returns (n, info.dim) float32, rows L2-normalised."""
