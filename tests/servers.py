@@ -30,3 +30,20 @@ def serving(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def read_answer(sock: socket.socket) -> str:
+    """One HTTP answer with a Content-Length, read until its body is complete (a single recv may stop
+    after the headers) or the server closes the connection."""
+    data = b""
+    while True:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            lengths = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")]
+            if lengths and len(body) >= lengths[0]:
+                return data.decode("latin-1")
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data.decode("latin-1")
+        data += chunk

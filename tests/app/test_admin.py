@@ -17,7 +17,7 @@ from PIL import Image
 from app.main import create_app
 from render.cameras import angles_to_camera
 from tests.conftest import held_index_lock, render_rgb
-from tests.servers import serving
+from tests.servers import read_answer, serving
 
 KEY = {"X-API-Key": "s3cret"}
 
@@ -164,5 +164,5 @@ def test_a_wrong_key_is_refused_before_the_upload_is_read(writable):
         with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
             sock.sendall(b"POST /api/admin/models HTTP/1.1\r\nHost: x\r\nX-API-Key: wrong\r\n"
                          b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n-")
-            answer = sock.recv(4096).decode("latin-1")
+            answer = read_answer(sock)
     assert answer.startswith("HTTP/1.1 401"), answer

@@ -13,7 +13,7 @@ from PIL import Image
 from app.main import create_app
 from render.cameras import angles_to_camera, angular_error_deg
 from tests.conftest import render_rgb
-from tests.servers import serving
+from tests.servers import read_answer, serving
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_a_chunked_upload_gets_413_while_it_streams_in(tiny_index_settings, tiny
             sock.sendall(b"POST /api/search HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                          b"Content-Type: multipart/form-data; boundary=b\r\n\r\n"
                          + b"%x\r\n" % 400 + b"-" * 400 + b"\r\n")
-            answer = sock.recv(4096).decode("latin-1")
+            answer = read_answer(sock)
     assert answer.startswith("HTTP/1.1 413") and "larger than 300" in answer, answer
 
 
