@@ -86,8 +86,9 @@ def test_named_views_give_our_angles():
     front_level = camera_to_angles(lifted_camera(project_box(np.array([0.0, 0.0, 1.0]))))
     right_side = camera_to_angles(lifted_camera(project_box(np.array([1.0, 0.0, 0.0]))))
     above = camera_to_angles(lifted_camera(project_box(np.array([0.0, 1.0, 0.0]))))
-    np.testing.assert_allclose(front_level, (90.0, 0.0), atol=0.05)
-    np.testing.assert_allclose(right_side, (90.0, 90.0), atol=0.05)
+    # Azimuth compared around the circle: front may come back as 359.99999 deg on some CPUs' arithmetic.
+    for (polar, azimuth), expected in ((front_level, 0.0), (right_side, 90.0)):
+        assert abs(polar - 90.0) < 0.05 and abs((azimuth - expected + 180.0) % 360.0 - 180.0) < 0.05, azimuth
     assert above[0] < 0.05
 
 
