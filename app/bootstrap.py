@@ -18,7 +18,6 @@ from index.sources import source_from_entry, user_sources
 from models.detector import SeatDetector, fetch_detector_model
 from models.embedder import Embedder, EmbedderInfo
 from models.versions import installed_versions
-from models.weights import prepare_weights
 
 log = logging.getLogger(__name__)
 HDRI_PACKAGE = "blender-data"
@@ -47,6 +46,8 @@ PRETRAINED_BACKBONE = {"lite0_adapter": "efficientnet_lite0", "lite0_finetuned":
 
 
 def ensure_assets(settings: Settings) -> None:
+    from models.weights import prepare_weights  # imports Keras: kept out of the index-writing commands
+
     ensure_catalogue(settings)
     hdri_dir(settings)
     backbone = PRETRAINED_BACKBONE.get(settings.embedder, settings.embedder)

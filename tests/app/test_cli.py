@@ -15,15 +15,24 @@ from index.collection import Collection
 from tests.conftest import held_index_lock
 
 
-def _cli(*args: str, settings=None, data_dir=None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Runs `photo2cad ARGS` with the folders of `settings` (or just `data_dir`) in its environment."""
+# `photo2cad` in-process, telling on stderr at exit whether it imported TensorFlow.
+CLI_TELLING_TF = ("import atexit, runpy, sys\n"
+                  "atexit.register(lambda: print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr))\n"
+                  "runpy.run_module('app.cli', run_name='__main__', alter_sys=True)")
+
+
+def _cli(*args: str, settings=None, data_dir=None, timeout: int = 300,
+         telling_tf: bool = False) -> subprocess.CompletedProcess:
+    """Runs `photo2cad ARGS` with the folders of `settings` (or just `data_dir`) in its environment;
+    telling_tf: its stderr ends with whether it imported TensorFlow."""
     env = dict(os.environ)
     if settings is not None:
         env.update(PHOTO2CAD_DATA_DIR=str(settings.data_dir), PHOTO2CAD_WEIGHTS_DIR=str(settings.weights_dir),
                    PHOTO2CAD_INDEX_DIR=str(settings.resolved_index_dir))
     if data_dir:
         env["PHOTO2CAD_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, check=False,
+    command = ["-c", CLI_TELLING_TF] if telling_tf else ["-m", "app.cli"]
+    return subprocess.run([sys.executable, *command, *args], capture_output=True, text=True, check=False,
                           env=env, timeout=timeout)
 
 
@@ -115,13 +124,15 @@ def test_remove_then_unknown_id(index_copy):
 
 
 def test_a_second_writer_is_refused_at_once_until_the_first_dies(index_copy, tiny_cad_dir):
+    """At once: before TensorFlow is imported (seconds of start-up), not after."""
     with held_index_lock(index_copy.resolved_index_dir) as holder:
         for args in (("remove", "test#sofa"), ("add", str(tiny_cad_dir / "stool.ply")), ("build",)):
-            refused = _cli("index", *args, settings=index_copy, timeout=60)
+            refused = _cli("index", *args, settings=index_copy, timeout=60, telling_tf=True)
             assert refused.returncode == 2, refused.stderr
             (message,) = [line for line in refused.stderr.splitlines() if line.startswith("photo2cad")]
             assert f"is being written by another process (pid {holder.pid})" in message
             assert "Traceback" not in refused.stderr
+            assert refused.stderr.splitlines()[-1] == "tensorflow imported: False", refused.stderr
     after_kill = _cli("index", "remove", "test#sofa", settings=index_copy)  # the holder was killed (-9)
     assert after_kill.returncode == 0, after_kill.stderr
     assert "removed 1 models" in after_kill.stdout

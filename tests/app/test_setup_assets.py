@@ -7,6 +7,7 @@ import pytest
 
 from app import bootstrap
 from app.settings import Settings
+from models import weights
 
 
 @pytest.mark.parametrize("embedder, backbone", [
@@ -18,7 +19,7 @@ def test_setup_prepares_the_backbone_the_embedder_builds_on(embedder, backbone, 
     monkeypatch.setattr(bootstrap, "ensure_catalogue", lambda settings: [])
     monkeypatch.setattr(bootstrap, "hdri_dir", lambda settings: tmp_path)
     monkeypatch.setattr(bootstrap, "fetch_detector_model", lambda folder: folder)
-    monkeypatch.setattr(bootstrap, "prepare_weights",
+    monkeypatch.setattr(weights, "prepare_weights",
                         lambda name, folder, **kw: asked.append(name) or tmp_path / f"{name}.weights.h5")
     bootstrap.ensure_assets(Settings(data_dir=tmp_path, embedder=embedder, _env_file=None))
     assert asked == ([backbone] if backbone else [])
