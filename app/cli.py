@@ -152,14 +152,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> None:
+    from models.photo import load_photo
+
+    photo = load_photo(args.image.read_bytes(), settings.photo_max_side_px, settings.max_image_pixels,
+                       settings.max_image_aspect)  # a bad image is refused before TensorFlow loads
     from app.bootstrap import load_detector
     from app.deps import load_services
     from app.presenters import search_response
     from index.scene import answer_photo
-    from models.photo import load_photo
 
-    photo = load_photo(args.image.read_bytes(), settings.photo_max_side_px, settings.max_image_pixels,
-                       settings.max_image_aspect)
     services = load_services(settings)
     answer = answer_photo(photo, load_detector(settings), services.searcher, args.top_k)
     print(json.dumps(search_response(answer.answer, answer).model_dump(), indent=2))

@@ -148,5 +148,6 @@ def test_search_prints_the_answer_and_rejects_non_images(tiny_index_settings, tm
     answer = json.loads(found.stdout)
     assert answer["results"][0]["model_id"] == "test#box_chair" and len(answer["results"]) == 2
     (tmp_path / "notes.jpg").write_text("not a picture")
-    bad = _cli("search", str(tmp_path / "notes.jpg"), settings=tiny_index_settings)
+    bad = _cli("search", str(tmp_path / "notes.jpg"), settings=tiny_index_settings, telling_tf=True)
     assert bad.returncode == 2 and "not a recognised image" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[-1] == "tensorflow imported: False", bad.stderr  # refused at once
