@@ -95,9 +95,12 @@ def test_training_renders_include_the_shapes(tmp_path):
     assert np.all(coverage > 0.05), coverage
 
 
-def test_train_cli_refuses_a_missing_shape_set_with_one_line(tmp_path, capsys):
+def test_train_cli_refuses_a_missing_shape_set_before_any_work(tmp_path, capsys):
+    """Refused while the arguments are read: before the catalogue, the panoramas or any render."""
     from app.cli import main
 
-    code = main(["train", "--out", str(tmp_path / "model"), "--extra-shapes", str(tmp_path / "absent.json")])
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--out", str(tmp_path / "model"), "--extra-shapes", str(tmp_path / "absent.json")])
     err = capsys.readouterr().err
-    assert code == 2 and "cannot read shape set manifest" in err and "Traceback" not in err
+    assert stopped.value.code == 2 and "cannot read shape set manifest" in err and "Traceback" not in err
+    assert not (tmp_path / "model").exists()
