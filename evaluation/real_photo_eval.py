@@ -9,6 +9,11 @@ Two levels are scored:
   >= MATCH_IOU (greedy, largest seats first); recall = matched / labelled; kind and view over matched.
 The view is compared by azimuth only (the labels are 45-degree sectors; elevation is coarser still), modulo
 180 deg for seats whose front and back look alike; seats labelled "any" are left out of view figures.
+Error bars (main seat, answers that state them): the answer's stated 68 % and 90 % bounds (degrees of
+camera angle) hold when the azimuth error is at most the bound plus SECTOR_HALF_DEG, the labels' own
+quantisation; an azimuth error is never below the camera-angle error at equal elevation, so this is a strict
+test for views from above. A confident flip is a flip whose stated 68 % bound is under VIEW_TOLERANCE_DEG:
+the answer the user is told to trust.
 """
 
 from __future__ import annotations
@@ -27,16 +32,20 @@ from render.cameras import camera_to_angles
 MATCH_IOU = 0.5
 VIEW_TOLERANCE_DEG = 45.0
 FLIP_DEG = 120.0
+SECTOR_HALF_DEG = 22.5  # half of a labelled 45-degree azimuth sector
 
 
 @dataclass(frozen=True)
 class SeatPrediction:
     """One answered seat: box (x0, y0, x1, y1) px of the photo after EXIF rotation, seat kind (None when
-    unknown) and the best match's camera (3,) in its model's canonical frame (None without a match)."""
+    unknown), the best match's camera (3,) in its model's canonical frame (None without a match) and the
+    answer's stated error bounds in degrees (68 % and 90 %; None when not stated)."""
 
     box: tuple[float, float, float, float]
     kind: str | None
     camera: tuple[float, float, float] | None
+    error_68_deg: float | None = None
+    error_90_deg: float | None = None
 
     @property
     def azimuth_deg(self) -> float | None:
@@ -81,6 +90,7 @@ def score_seat(seat: LabelledSeat, prediction: SeatPrediction | None) -> dict:
         estimated = prediction.azimuth_deg if prediction else None
         row["view_error_deg"] = (None if estimated is None
                                  else azimuth_error_deg(seat.azimuth_deg, estimated, seat.symmetry))
+        row["stated_deg"] = (prediction.error_68_deg, prediction.error_90_deg) if prediction else (None, None)
     return row
 
 
@@ -97,7 +107,7 @@ def view_summary(errors: list[float | None]) -> dict:
 def score_photos(photos: list[RealPhoto], predictions: list[list[SeatPrediction]], boxes: bool) -> dict:
     """Main-seat figures for every answerer; per-seat figures (recall, kind, view) when `boxes`."""
     main = [score_seat(p.main_seat, preds[0] if preds else None) for p, preds in zip(photos, predictions)]
-    result = {"images": len(photos), "main": _summary(main)}
+    result = {"images": len(photos), "main": {**_summary(main), "error_bars": bar_summary(main)}}
     if boxes:
         rows, recalled = [], []
         for photo, preds in zip(photos, predictions):
@@ -107,6 +117,20 @@ def score_photos(photos: list[RealPhoto], predictions: list[list[SeatPrediction]
         result["seats"] = {"labelled": len(recalled), "recall": float(np.mean(recalled)) if recalled
                            else float("nan"), **_summary(rows)}
     return result
+
+
+def bar_summary(rows: list[dict]) -> dict:
+    """Over rows with a scored view and stated bounds (score_seat's): n, the fractions whose azimuth error
+    is within the stated 68 % and 90 % bounds plus SECTOR_HALF_DEG, the median stated 68 % bound, and the
+    fraction of confident flips (module docstring)."""
+    stated = [(r["view_error_deg"], *r["stated_deg"]) for r in rows
+              if r.get("view_error_deg") is not None and None not in r["stated_deg"]]
+    if not stated:
+        return {"n": 0}
+    errors, b68, b90 = (np.array(column, float) for column in zip(*stated))
+    return {"n": len(errors), "within_68": float(np.mean(errors <= b68 + SECTOR_HALF_DEG)),
+            "within_90": float(np.mean(errors <= b90 + SECTOR_HALF_DEG)), "median_68_deg": float(np.median(b68)),
+            "confident_flips": float(np.mean((errors > FLIP_DEG) & (b68 < VIEW_TOLERANCE_DEG)))}
 
 
 def _summary(rows: list[dict]) -> dict:

@@ -9,12 +9,14 @@ from pathlib import Path
 from evaluation.real_photo_eval import (
     FLIP_DEG,
     MATCH_IOU,
+    SECTOR_HALF_DEG,
     VIEW_TOLERANCE_DEG,
     Answerer,
     SeatPrediction,
     evaluate_answerer,
 )
 from evaluation.real_photo_set import RealPhoto
+from index.calibration import shipped_calibration
 from index.search import SearchAnswer, Searcher
 
 WHOLE, DETECTOR = "whole image", "detector + per-seat search"
@@ -24,8 +26,11 @@ TARGETS = {"kind": 0.85, "within_45": 0.75, "flips": 0.05}  # issue 10's targets
 
 def _prediction(box: tuple[float, float, float, float], answer: SearchAnswer) -> SeatPrediction:
     kind = answer.categories[0][0] if answer.categories else None
-    camera = tuple(float(v) for v in answer.matches[0].pose.camera) if answer.matches else None
-    return SeatPrediction(box, kind, camera)
+    if not answer.matches:
+        return SeatPrediction(box, kind, None)
+    pose = answer.matches[0].pose
+    return SeatPrediction(box, kind, tuple(float(v) for v in pose.camera), pose.expected_error_deg,
+                          pose.error_90_deg)
 
 
 def photo_answerer(searcher: Searcher, detector=None, max_side_px: int = 1280) -> Answerer:
@@ -50,7 +55,8 @@ def real_photo_results(targets: list, photos: list[RealPhoto], images_dir: Path,
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "set": composition(photos),
                "detector": detector is not None, "targets": {}}
     for target in targets:
-        searcher = Searcher(target.collection, target.embedder)
+        searcher = Searcher(target.collection, target.embedder,
+                            calibration=shipped_calibration(target.collection.manifest))  # the service's bars
         modes = {WHOLE: photo_answerer(searcher)}
         if detector is not None:
             modes[DETECTOR] = photo_answerer(searcher, detector)
@@ -89,6 +95,15 @@ seen from the side whose front and back look alike; seats labelled "any", e.g. r
 Targets (issue 10): kind >= {TARGETS['kind']}, view within 45 deg >= {TARGETS['within_45']},
 flips <= {TARGETS['flips']}.
 """
+BARS_METHOD = f"""\
+Are the stated error bars honest on photographs? Each answer states a calibrated 68 % and 90 % bound on
+its camera's angular error (`expected_error_deg`, `error_90_deg`; the embedder's shipped calibration,
+fitted on renders). A bound holds when the main seat's azimuth error is at most the bound plus
+{SECTOR_HALF_DEG} deg (half a labelled sector); at equal elevation the azimuth error is never below the
+angular error, so views from above are judged strictly. Honest bounds hold for about 68 % and 90 % of
+answers. Confident flips: flips whose stated 68 % bound is under {VIEW_TOLERANCE_DEG:.0f} deg, the answers a
+user is told to trust and should not. Scored: main seats with a scored view and stated bounds.
+"""
 
 
 def markdown_section(results: dict) -> str:
@@ -103,6 +118,7 @@ def markdown_section(results: dict) -> str:
                   "answers."), ""]
     for split in ("all", "dev", "test"):
         lines += [f"### {split} ({_images(results, split)} photos)", "", _table(results, split), ""]
+    lines += ["### Error bars (main seat)", "", BARS_METHOD, "", _bars_table(results), ""]
     return "\n".join(lines + [SECTION_END, ""])
 
 
@@ -128,6 +144,20 @@ def _table(results: dict, split: str) -> str:
             rows.append(f"| {label} | {mode} | {main['kind']:.2f} | {main['view']['within_45']:.2f} | "
                         f"{main['view']['flips']:.2f} | {seats['recall']:.2f} ({seats['n']}/{seats['labelled']}) | "
                         f"{seats['kind']:.2f} | {seats['view']['within_45']:.2f} | {seats['view']['flips']:.2f} |")
+    return "\n".join(rows)
+
+
+def _bars_table(results: dict) -> str:
+    rows = ["| embedder / index | mode | split | scored | within 68 % bar | within 90 % bar | median 68 % bar "
+            "| confident flips |", "|---" * 8 + "|"]
+    for label, modes in results["targets"].items():
+        for mode, result in modes.items():
+            for split in ("all", "dev", "test"):
+                bars = result.get(split, {}).get("main", {}).get("error_bars", {"n": 0})
+                if bars["n"]:
+                    rows.append(f"| {label} | {mode} | {split} | {bars['n']} | {bars['within_68']:.2f} | "
+                                f"{bars['within_90']:.2f} | {bars['median_68_deg']:.0f} deg | "
+                                f"{bars['confident_flips']:.2f} |")
     return "\n".join(rows)
 
 

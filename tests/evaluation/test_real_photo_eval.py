@@ -9,6 +9,7 @@ from PIL import Image
 from evaluation.real_photo_eval import (
     SeatPrediction,
     azimuth_error_deg,
+    bar_summary,
     box_iou,
     match_seats,
     score_photos,
@@ -63,11 +64,34 @@ def test_score_photos_main_seat_and_per_seat_figures():
                     _prediction((0, 0, 50, 90), "armchair", 0),      # kind wrong, 180 deg: flip
                     _prediction((100, 0, 200, 60), "bench", 280)]]   # 10 deg modulo 180: right
     result = score_photos(photos, predictions, boxes=True)
-    assert result["main"] == {"n": 1, "kind": 1.0, "view": {"n": 1, "within_45": 1.0, "flips": 0.0}}
+    assert result["main"] == {"n": 1, "kind": 1.0, "view": {"n": 1, "within_45": 1.0, "flips": 0.0},
+                              "error_bars": {"n": 0}}  # these answers state no bounds
     seats = result["seats"]
     assert seats["labelled"] == 4 and seats["recall"] == pytest.approx(3 / 4)
     assert seats["kind"] == pytest.approx(2 / 3)
     assert seats["view"] == {"n": 3, "within_45": pytest.approx(2 / 3), "flips": pytest.approx(1 / 3)}
+
+
+def test_error_bars_hold_within_the_bound_plus_half_a_sector_and_confident_flips_are_counted():
+    # (azimuth error, stated 68 % bound, stated 90 % bound)
+    rows = [{"view_error_deg": error, "stated_deg": (b68, b90)} for error, b68, b90 in [
+        (31.0, 8.0, 20.0),     # 31 > 8 + 22.5; 31 <= 20 + 22.5: only the 90 % bound holds
+        (31.0, 8.0, 8.0),      # neither holds
+        (140.0, 8.0, 15.0),    # a flip stated at 8 deg: confident flip
+        (150.0, 130.0, 170.0),  # a flip, honestly uncertain: not a confident flip; both bounds hold
+        (0.0, 5.0, 9.0)]]      # both hold
+    rows += [{"view_error_deg": None, "stated_deg": (5.0, 9.0)},   # no answer: not scored
+             {"view_error_deg": 10.0, "stated_deg": (None, None)}]  # no bounds stated: not scored
+    assert bar_summary(rows) == {"n": 5, "within_68": pytest.approx(2 / 5), "within_90": pytest.approx(3 / 5),
+                                 "median_68_deg": 8.0, "confident_flips": pytest.approx(1 / 5)}
+    assert bar_summary(rows[-2:]) == {"n": 0}
+
+
+def test_the_main_seat_carries_the_answers_stated_bounds():
+    seat = _seat("chair", (0, 0, 100, 100), "back")  # azimuth 180
+    prediction = SeatPrediction((0, 0, 100, 100), "chair", tuple(angles_to_camera(75.0, 0.0)), 10.0, 30.0)
+    bars = score_photos([_photo([seat])], [[prediction]], boxes=False)["main"]["error_bars"]
+    assert bars == {"n": 1, "within_68": 0.0, "within_90": 0.0, "median_68_deg": 10.0, "confident_flips": 1.0}
 
 
 def test_a_photo_without_answers_is_wrong_not_right():
@@ -97,7 +121,7 @@ def test_the_real_photo_section_on_a_tiny_fixture(tmp_path, tiny_index_settings,
                                                     "sha256": "0" * 64, "licence": "CC0", "redistributable": True},
                         "seats": [{"kind": "chair", "box": [8, 4, 56, 60], "view": view, "elevation": "level"}]})
     (tmp_path / "m.json").write_text(json.dumps({"images": entries}))
-    (tmp_path / "E.md").write_text(f"# Evaluation\n\nbefore\n\n{SECTION_START}\nold\n{SECTION_END}\n\nafter\n")
+    (tmp_path / "E.md").write_text(f"# Evaluation\n\nbefore\n\n{SECTION_START}\nthe previous run\n{SECTION_END}\n\nafter\n")
     collection = Collection.open(tiny_index_settings.resolved_index_dir)
     try:
         results = run_real_photo_section([EvalTarget("tiny", collection, tiny_embedder)],
@@ -108,7 +132,7 @@ def test_the_real_photo_section_on_a_tiny_fixture(tmp_path, tiny_index_settings,
     assert whole["all"]["main"]["kind"] == 1.0 and whole["all"]["main"]["view"]["within_45"] == 1.0
     assert whole["dev"]["images"] == 1 and whole["test"]["images"] == 1
     text = (tmp_path / "E.md").read_text()
-    assert "old" not in text and text.count(SECTION_START) == 1 and "before" in text and "after" in text
+    assert "the previous run" not in text and text.count(SECTION_START) == 1 and "before" in text and "after" in text
     assert "| tiny | whole image | 1.00 | 1.00 | 0.00 |" in text
     assert json.loads((tmp_path / "evaluation_realphotos.json").read_text())["set"]["images"] == 2
 
