@@ -12,6 +12,10 @@ from pathlib import Path
 from app import cli_adapter
 from app.settings import Settings, get_settings
 
+# Share of calibration queries answered with their own model left out (evaluation.calibration): real
+# photographs are nearly all of seats the catalogue lacks (EVALUATION.md, "Error bars on real photographs").
+UNSEEN_SHARE = 0.5
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code. Domain errors print one line and exit 2."""
@@ -66,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="the evaluation's seed: its held-out models and test panoramas are avoided")
     calibrate.add_argument("--out", type=Path, default=None,
                            help="artefact path (default: PHOTO2CAD_POSE_CALIBRATION or the shipped one)")
+    calibrate.add_argument("--unseen-share", type=cli_adapter.share, default=UNSEEN_SHARE,
+                           help="share of queries answered with their own model left out, as for a seat the "
+                                f"catalogue lacks (default {UNSEEN_SHARE})")
     calibrate.set_defaults(handler=_calibrate)
     return parser
 
@@ -82,7 +89,8 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> None:
     fill_symmetries(collection.store, searcher.symmetries)
     catalogue_ids = [e.model_id for e in bootstrap.ensure_catalogue(settings)]  # as the evaluation draws
     calibration, _ = run_calibration(searcher, bootstrap.hdri_dir(settings), args.queries, args.seed,
-                                     args.evaluation_seed, settings.render_workers, catalogue_ids)
+                                     args.evaluation_seed, settings.render_workers, catalogue_ids,
+                                     args.unseen_share)
     out = args.out or settings.pose_calibration_path
     calibration.save(out)
     print(f"wrote {out}: {json.dumps(calibration.manifest['fit'])}")
