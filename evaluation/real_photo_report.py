@@ -118,7 +118,7 @@ def markdown_section(results: dict) -> str:
                   "answers."), ""]
     for split in ("all", "dev", "test"):
         lines += [f"### {split} ({_images(results, split)} photos)", "", _table(results, split), ""]
-    lines += ["### Error bars (main seat)", "", BARS_METHOD, "", _bars_table(results), ""]
+    lines += ["### Error bars (main seat)", "", BARS_METHOD, _bars_table(results), ""]
     return "\n".join(lines + [SECTION_END, ""])
 
 
