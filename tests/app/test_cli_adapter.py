@@ -22,9 +22,10 @@ from app.cli import main
     (["train-finetune", "--first-block", "16"], "must be a Lite0 block from 1 to 15"),
     (["train-finetune", "--learning-rate", "-1"], "must be a positive number"),
     (["train-finetune", "--batch-size", "1"], "must be at least 2"),
+    (["calibrate", "--unseen-share", "1.5"], "must be between 0 and 1"),
 ])
 def test_train_adapter_and_fit_kind_head_refuse_bad_flags_with_one_line(flags, message, capsys) -> None:
-    command = [] if flags[0] in ("fit-kind-head", "train-finetune") else ["train-adapter"]
+    command = [] if flags[0] in ("fit-kind-head", "train-finetune", "calibrate") else ["train-adapter"]
     with pytest.raises(SystemExit) as stopped:
         main([*command, *flags])
     assert stopped.value.code == 2
