@@ -35,12 +35,15 @@ SHAPES_VIEW_COUNT = 1
 
 
 def adapter_dir(settings: Settings) -> Path:
-    """The configured folder, else an adapter trained into data_dir, else the one shipped in the repository."""
-    from models.train_adapter import is_trained
+    """The configured folder, else an adapter trained into data_dir (a finished run: its weights and config
+    written last), else the one shipped in the repository. Imports no training code (the service calls it)."""
+    from models.adapter import CONFIG_FILE, WEIGHTS_FILE
+    from models.model_folder import missing_model_files
 
     if settings.adapter_model_dir:
         return settings.adapter_model_dir
-    return settings.trained_adapter_dir if is_trained(settings.trained_adapter_dir) else SHIPPED_DIR
+    trained = settings.trained_adapter_dir
+    return SHIPPED_DIR if missing_model_files(trained, CONFIG_FILE, WEIGHTS_FILE) else trained
 
 
 def load_adapter_embedder(settings: Settings, folder: Path | None = None) -> AdapterEmbedder:

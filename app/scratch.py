@@ -24,12 +24,15 @@ SHIPPED_DIR = Path(models.__file__).resolve().parent / "artifacts" / "scratch_cn
 
 
 def scratch_dir(settings: Settings) -> Path:
-    """The configured folder, else a model trained into data_dir, else the one shipped in the repository."""
-    from models.train import is_trained
+    """The configured folder, else a model trained into data_dir (a finished run: its weights and config
+    written last), else the one shipped in the repository. Imports no training code (the service calls it)."""
+    from models.model_folder import missing_model_files
+    from models.scratch import CONFIG_FILE, WEIGHTS_FILE
 
     if settings.scratch_model_dir:
         return settings.scratch_model_dir
-    return settings.trained_scratch_dir if is_trained(settings.trained_scratch_dir) else SHIPPED_DIR
+    trained = settings.trained_scratch_dir
+    return SHIPPED_DIR if missing_model_files(trained, CONFIG_FILE, WEIGHTS_FILE) else trained
 
 
 def train_scratch(settings: Settings, config: TrainConfig, out_dir: Path, heldout_models: list[str],

@@ -35,3 +35,16 @@ def test_loading_the_service_leaves_evaluation_unimported():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
     assert out[:2] == ["[]", "True"]
+
+
+def test_finding_a_trained_embedders_folder_imports_no_training_code(tmp_path):
+    """The service resolves the adapter's, the scratch CNN's and the fine-tuned network's folders on
+    start-up; that must not import their training modules (STYLE.md: the runtime never imports training)."""
+    code = ("import sys\nfrom app.settings import Settings\nfrom app.adapter import adapter_dir\n"
+            "from app.finetune import finetuned_dir\nfrom app.scratch import scratch_dir\n"
+            f"settings = Settings(data_dir={str(tmp_path)!r}, _env_file=None)\n"
+            "print([f(settings).name for f in (adapter_dir, scratch_dir, finetuned_dir)])\n"
+            "print(sorted(n for n in sys.modules if n in ('models.train', 'models.train_adapter', 'models.finetune')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
+    assert out[:2] == ["['lite0_adapter', 'scratch_cnn', 'lite0_finetuned']", "[]"]
