@@ -268,7 +268,8 @@ def _train_parser(train: argparse.ArgumentParser) -> None:
     train.add_argument("--include-heldout", action="store_true",
                        help="also train on the models and panoramas `photo2cad evaluate` holds out")
     train.add_argument("--force", action="store_true", help="train again even if --out holds a model")
-    train.add_argument("--extra-shapes", type=cli_adapter.shape_manifest, action="append", default=[], metavar="MANIFEST",
+    train.add_argument("--extra-shapes", type=cli_adapter.shape_manifest, action="append", default=[],
+                       metavar="MANIFEST",
                        help="also train on the shapes a manifest.json lists, e.g. "
                             "training_shapes/infinigen/manifest.json (repeatable)")
     train.set_defaults(handler=_train)

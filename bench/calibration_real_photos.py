@@ -44,7 +44,8 @@ def main() -> None:
         calibration.check_index(collection.manifest)
         searcher = Searcher(collection, embedder, calibration=calibration)
         figures = {}
-        for mode, answerer in ((DETECTOR, photo_answerer(searcher, detector)), (WHOLE, photo_answerer(searcher))):
+        modes = ((DETECTOR, photo_answerer(searcher, detector)), (WHOLE, photo_answerer(searcher)))
+        for mode, answerer in modes:
             scores = evaluate_answerer(answerer, photos, settings.data_dir / "realphotos", boxes=True)
             figures[mode] = {split: scores[split]["main"]["error_bars"] for split in ("dev", "test", "all")}
             print(path.name, mode, json.dumps({s: {k: round(v, 2) for k, v in f.items()}

@@ -96,7 +96,9 @@ def calibration_rows(searcher: Searcher, images: np.ndarray, queries: list[Query
     for start in range(0, len(queries), batch):
         answers = searcher.search_embeddings(searcher.embed(images[start:start + batch]), top_k=3)
         for i, (query, answer) in enumerate(zip(queries[start:start + batch], answers), start):
-            top = next(m for m in answer.matches if not unseen[i] or m.record.model_id != query.model_id)
+            top = next((m for m in answer.matches if not unseen[i] or m.record.model_id != query.model_id), None)
+            if top is None:
+                raise ValueError("an unseen-model query needs an index of at least two models")
             true = np.asarray(query.camera)
             features.append(pose_features(top.pose, top.score, top.score_gap, searcher.view_spacing_deg))
             plain.append(float(angular_error_deg(true, top.pose.camera)))

@@ -129,7 +129,8 @@ def bar_summary(rows: list[dict]) -> dict:
         return {"n": 0}
     errors, b68, b90 = (np.array(column, float) for column in zip(*stated))
     return {"n": len(errors), "within_68": float(np.mean(errors <= b68 + SECTOR_HALF_DEG)),
-            "within_90": float(np.mean(errors <= b90 + SECTOR_HALF_DEG)), "median_68_deg": float(np.median(b68)),
+            "within_90": float(np.mean(errors <= b90 + SECTOR_HALF_DEG)),
+            "median_68_deg": float(np.median(b68)),
             "confident_flips": float(np.mean((errors > FLIP_DEG) & (b68 < VIEW_TOLERANCE_DEG)))}
 
 

@@ -44,7 +44,8 @@ def test_finding_a_trained_embedders_folder_imports_no_training_code(tmp_path):
             "from app.finetune import finetuned_dir\nfrom app.scratch import scratch_dir\n"
             f"settings = Settings(data_dir={str(tmp_path)!r}, _env_file=None)\n"
             "print([f(settings).name for f in (adapter_dir, scratch_dir, finetuned_dir)])\n"
-            "print(sorted(n for n in sys.modules if n in ('models.train', 'models.train_adapter', 'models.finetune')))")
+            "training = ('models.train', 'models.train_adapter', 'models.finetune')\n"
+            "print(sorted(n for n in sys.modules if n in training))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
     assert out[:2] == ["['lite0_adapter', 'scratch_cnn', 'lite0_finetuned']", "[]"]

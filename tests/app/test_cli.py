@@ -17,7 +17,8 @@ from tests.conftest import held_index_lock
 
 # `photo2cad` in-process, telling on stderr at exit whether it imported TensorFlow.
 CLI_TELLING_TF = ("import atexit, runpy, sys\n"
-                  "atexit.register(lambda: print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr))\n"
+                  "atexit.register(lambda: print('tensorflow imported:', 'tensorflow' in sys.modules,\n"
+                  "                              file=sys.stderr))\n"
                   "runpy.run_module('app.cli', run_name='__main__', alter_sys=True)")
 
 
