@@ -6,7 +6,9 @@ Two levels are scored:
 - main seat (every answerer): the first prediction against the photo's largest labelled seat: seat kind,
   coarse view within VIEW_TOLERANCE_DEG of azimuth, flips beyond FLIP_DEG;
 - per seat (answerers with boxes): each labelled seat is matched to the unused prediction of highest IoU
-  >= MATCH_IOU (greedy, largest seats first); recall = matched / labelled; kind and view over matched.
+  >= MATCH_IOU (greedy, largest seats first); recall = matched / labelled; kind and view over matched;
+  main_first: the share of photos whose first prediction is the main seat (IoU >= MATCH_IOU), so that a
+  main-seat figure is about that seat and not about another one the answerer put first.
 The view is compared by azimuth only (the labels are 45-degree sectors; elevation is coarser still), modulo
 180 deg for seats whose front and back look alike; seats labelled "any" are left out of view figures.
 Error bars (main seat, answers that state them): the answer's stated 68 % and 90 % bounds (degrees of
@@ -110,12 +112,15 @@ def score_photos(photos: list[RealPhoto], predictions: list[list[SeatPrediction]
     result = {"images": len(photos), "main": {**_summary(main), "error_bars": bar_summary(main)}}
     if boxes:
         rows, recalled = [], []
+        first = [bool(preds) and box_iou(p.main_seat.box, preds[0].box) >= MATCH_IOU
+                 for p, preds in zip(photos, predictions)]
         for photo, preds in zip(photos, predictions):
             matched = match_seats(photo.seats, preds)
             recalled += [m is not None for m in matched]
             rows += [score_seat(s, m) for s, m in zip(photo.seats, matched) if m is not None]
         result["seats"] = {"labelled": len(recalled), "recall": float(np.mean(recalled)) if recalled
-                           else float("nan"), **_summary(rows)}
+                           else float("nan"), "main_first": float(np.mean(first)) if first else float("nan"),
+                           **_summary(rows)}
     return result
 
 

@@ -67,7 +67,7 @@ def test_score_photos_main_seat_and_per_seat_figures():
     assert result["main"] == {"n": 1, "kind": 1.0, "view": {"n": 1, "within_45": 1.0, "flips": 0.0},
                               "error_bars": {"n": 0}}  # these answers state no bounds
     seats = result["seats"]
-    assert seats["labelled"] == 4 and seats["recall"] == pytest.approx(3 / 4)
+    assert seats["labelled"] == 4 and seats["recall"] == pytest.approx(3 / 4) and seats["main_first"] == 1.0
     assert seats["kind"] == pytest.approx(2 / 3)
     assert seats["view"] == {"n": 3, "within_45": pytest.approx(2 / 3), "flips": pytest.approx(1 / 3)}
 
@@ -92,6 +92,18 @@ def test_the_main_seat_carries_the_answers_stated_bounds():
     prediction = SeatPrediction((0, 0, 100, 100), "chair", tuple(angles_to_camera(75.0, 0.0)), 10.0, 30.0)
     bars = score_photos([_photo([seat])], [[prediction]], boxes=False)["main"]["error_bars"]
     assert bars == {"n": 1, "within_68": 0.0, "within_90": 0.0, "median_68_deg": 10.0, "confident_flips": 1.0}
+
+
+def test_main_seat_answered_first_counts_photos_whose_first_answer_is_the_largest_seat():
+    sofa = _seat("sofa", (0, 100, 300, 300))  # the largest labelled seat
+    chair = _seat("chair", (0, 0, 50, 90))
+    photos = [_photo([sofa, chair]), _photo([sofa, chair]), _photo([sofa, chair])]
+    predictions = [[_prediction((0, 110, 300, 300), "sofa", 0), _prediction((0, 0, 50, 90), "chair", 0)],
+                   [_prediction((0, 0, 50, 90), "chair", 0), _prediction((0, 110, 300, 300), "sofa", 0)],
+                   []]
+    result = score_photos(photos, predictions, boxes=True)
+    assert result["seats"]["main_first"] == pytest.approx(1 / 3)  # the chair first, then no answer at all
+    assert result["main"]["kind"] == pytest.approx(1 / 3)  # the chair's answer was judged as the sofa's
 
 
 def test_a_photo_without_answers_is_wrong_not_right():
