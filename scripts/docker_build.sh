@@ -24,6 +24,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 OUT=build/docker
 ROOTFS=$OUT/rootfs
+mkdir -p "$OUT"  # a fresh clone has no build/: debootstrap cannot create the rootfs without its parent
 APT_PACKAGES=(libosmesa6 libgl1 libxrender1)  # pyglet (imported by pyrender) needs libXrender even offscreen
 export PYTHONPATH=$PWD
 
