@@ -27,13 +27,18 @@ def test_no_service_module_imports_evaluation_even_lazily():
     assert offenders == []
 
 
+def _printed_lines(code: str) -> list[str]:
+    """The lines `code` prints, run by a fresh Python with only the repository on its path."""
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
+
+
 def test_loading_the_service_leaves_evaluation_unimported():
     code = ("import pkgutil, importlib, sys, app.main, app.deps, app.scratch, index\n"
             "for m in pkgutil.iter_modules(index.__path__): importlib.import_module('index.' + m.name)\n"
             "print(sorted(n for n in sys.modules if n.split('.')[0] == 'evaluation'))\n"
             "print('index.refine' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
+    out = _printed_lines(code)
     assert out[:2] == ["[]", "True"]
 
 
@@ -46,6 +51,5 @@ def test_finding_a_trained_embedders_folder_imports_no_training_code(tmp_path):
             "print([f(settings).name for f in (adapter_dir, scratch_dir, finetuned_dir)])\n"
             "training = ('models.train', 'models.train_adapter', 'models.finetune')\n"
             "print(sorted(n for n in sys.modules if n in training))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
+    out = _printed_lines(code)
     assert out[:2] == ["['lite0_adapter', 'scratch_cnn', 'lite0_finetuned']", "[]"]

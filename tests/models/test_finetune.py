@@ -153,7 +153,6 @@ def test_the_shipped_network_is_the_default_embedder_and_never_saw_a_heldout_mod
     from tests.conftest import TWO_SEATS_PHOTO
 
     root = SHIPPED_DIR.parents[2]
-
     settings = Settings(data_dir=tmp_path, weights_dir=weights_dir, _env_file=None)
     embedder = bootstrap.load_embedder(settings)
     assert settings.embedder == embedder.info.name == "lite0_finetuned"
@@ -167,6 +166,6 @@ def test_the_shipped_network_is_the_default_embedder_and_never_saw_a_heldout_mod
     assert data["split_seed"] == EVALUATION_SEED and excluded and not set(trained) & set(excluded)
     shapes = {m.model_id for path in data.get("extra_shape_sets", []) for m in shape_set_models(root / path)}
     assert len(shapes) == data.get("extra_shapes", 0) and shapes <= set(trained)
-    catalogue = sorted(set(trained) - shapes | set(excluded))  # the evaluation draws its held-out models
-    # first, from the catalogue's ids (the extra training shapes are not in the catalogue)
+    # The evaluation draws its held-out models from the catalogue's ids (the extra shapes are not in it).
+    catalogue = sorted(set(trained) - shapes | set(excluded))
     assert choose_heldout_models(catalogue, 0.2, np.random.default_rng(EVALUATION_SEED)) == sorted(excluded)
