@@ -11,6 +11,7 @@ Two levels are scored:
   main-seat figure is about that seat and not about another one the answerer put first.
 The view is compared by azimuth only (the labels are 45-degree sectors; elevation is coarser still), modulo
 180 deg for seats whose front and back look alike; seats labelled "any" are left out of view figures.
+Seat kind is also given per labelled kind of the main seat, with what was answered instead.
 Error bars (main seat, answers that state them): the answer's stated 68 % and 90 % bounds (degrees of
 camera angle) hold when the azimuth error is at most the bound plus SECTOR_HALF_DEG, the labels' own
 quantisation; an azimuth error is never below the camera-angle error at equal elevation, so this is a strict
@@ -109,7 +110,8 @@ def view_summary(errors: list[float | None]) -> dict:
 def score_photos(photos: list[RealPhoto], predictions: list[list[SeatPrediction]], boxes: bool) -> dict:
     """Main-seat figures for every answerer; per-seat figures (recall, kind, view) when `boxes`."""
     main = [score_seat(p.main_seat, preds[0] if preds else None) for p, preds in zip(photos, predictions)]
-    result = {"images": len(photos), "main": {**_summary(main), "error_bars": bar_summary(main)}}
+    result = {"images": len(photos), "main": {**_summary(main), "error_bars": bar_summary(main),
+                                              "by_kind": kind_summary(main)}}
     if boxes:
         rows, recalled = [], []
         first = [bool(preds) and box_iou(p.main_seat.box, preds[0].box) >= MATCH_IOU
@@ -122,6 +124,19 @@ def score_photos(photos: list[RealPhoto], predictions: list[list[SeatPrediction]
                            else float("nan"), "main_first": float(np.mean(first)) if first else float("nan"),
                            **_summary(rows)}
     return result
+
+
+def kind_summary(rows: list[dict]) -> dict:
+    """Seat kind per labelled kind over rows (score_seat's): {kind: {"n": seats, "right": right answers,
+    "answered": {predicted kind: count}}}, kinds sorted by name."""
+    summary: dict = {}
+    for row in sorted(rows, key=lambda r: r["kind"]):
+        entry = summary.setdefault(row["kind"], {"n": 0, "right": 0, "answered": {}})
+        entry["n"] += 1
+        entry["right"] += int(row["kind_right"])
+        predicted = str(row["predicted_kind"])
+        entry["answered"][predicted] = entry["answered"].get(predicted, 0) + 1
+    return summary
 
 
 def bar_summary(rows: list[dict]) -> dict:

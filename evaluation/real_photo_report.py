@@ -97,6 +97,10 @@ back look alike; seats labelled "any", e.g. round stools, are left out).
 Targets (issue 10): kind >= {TARGETS['kind']}, view within 45 deg >= {TARGETS['within_45']},
 flips <= {TARGETS['flips']}.
 """
+KINDS_METHOD = """\
+Main seats right / labelled, by their labelled kind; in brackets what was answered instead.
+"""
+
 BARS_METHOD = f"""\
 Are the stated error bars honest on photographs? Each answer states a calibrated 68 % and 90 % bound on
 its camera's angular error (`expected_error_deg`, `error_90_deg`; the embedder's shipped calibration,
@@ -120,6 +124,7 @@ def markdown_section(results: dict) -> str:
                   "answers."), ""]
     for split in ("all", "dev", "test"):
         lines += [f"### {split} ({_images(results, split)} photos)", "", _table(results, split), ""]
+    lines += ["### Seat kind by kind (main seat, all photos)", "", KINDS_METHOD, _kinds_table(results), ""]
     lines += ["### Error bars (main seat)", "", BARS_METHOD, _bars_table(results), ""]
     return "\n".join(lines + [SECTION_END, ""])
 
@@ -149,6 +154,25 @@ def _table(results: dict, split: str) -> str:
                         f"{seats['kind']:.2f} | {seats['view']['within_45']:.2f} | {seats['view']['flips']:.2f} | "
                         f"{seats['main_first']:.2f} |")
     return "\n".join(rows)
+
+
+def _kinds_table(results: dict) -> str:
+    kinds = sorted({k for modes in results["targets"].values() for result in modes.values()
+                    for k in result["all"]["main"].get("by_kind", {})})
+    rows = ["| embedder / index | mode | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 2) + "|"]
+    for label, modes in results["targets"].items():
+        for mode, result in modes.items():
+            by_kind = result["all"]["main"].get("by_kind", {})
+            rows.append(f"| {label} | {mode} | " + " | ".join(_kind_cell(k, by_kind.get(k)) for k in kinds) + " |")
+    return "\n".join(rows)
+
+
+def _kind_cell(kind: str, entry: dict | None) -> str:
+    """"right/n (what was answered instead: kind count, ...)" for the main seats labelled `kind`."""
+    if not entry:
+        return "-"
+    wrong = sorted(((k, c) for k, c in entry["answered"].items() if k != kind), key=lambda kc: -kc[1])
+    return f"{entry['right']}/{entry['n']}" + (f" ({', '.join(f'{k} {c}' for k, c in wrong)})" if wrong else "")
 
 
 def _bars_table(results: dict) -> str:

@@ -11,6 +11,7 @@ from evaluation.real_photo_eval import (
     azimuth_error_deg,
     bar_summary,
     box_iou,
+    kind_summary,
     match_seats,
     score_photos,
     view_summary,
@@ -65,11 +66,24 @@ def test_score_photos_main_seat_and_per_seat_figures():
                     _prediction((100, 0, 200, 60), "bench", 280)]]   # 10 deg modulo 180: right
     result = score_photos(photos, predictions, boxes=True)
     assert result["main"] == {"n": 1, "kind": 1.0, "view": {"n": 1, "within_45": 1.0, "flips": 0.0},
-                              "error_bars": {"n": 0}}  # these answers state no bounds
+                              "error_bars": {"n": 0},  # these answers state no bounds
+                              "by_kind": {"sofa": {"n": 1, "right": 1, "answered": {"sofa": 1}}}}
     seats = result["seats"]
     assert seats["labelled"] == 4 and seats["recall"] == pytest.approx(3 / 4) and seats["main_first"] == 1.0
     assert seats["kind"] == pytest.approx(2 / 3)
     assert seats["view"] == {"n": 3, "within_45": pytest.approx(2 / 3), "flips": pytest.approx(1 / 3)}
+
+
+def test_seat_kind_is_counted_per_labelled_kind_with_what_was_answered_instead():
+    rows = [{"kind": "office_chair", "predicted_kind": p, "kind_right": p == "office_chair"}
+            for p in ("chair", "chair", "armchair", "office_chair")]
+    rows += [{"kind": "chair", "predicted_kind": None, "kind_right": False}]
+    assert kind_summary(rows) == {"chair": {"n": 1, "right": 0, "answered": {"None": 1}},
+                                  "office_chair": {"n": 4, "right": 1,
+                                                   "answered": {"chair": 2, "armchair": 1, "office_chair": 1}}}
+    from evaluation.real_photo_report import _kind_cell
+    assert _kind_cell("office_chair", kind_summary(rows)["office_chair"]) == "1/4 (chair 2, armchair 1)"
+    assert _kind_cell("sofa", None) == "-"
 
 
 def test_error_bars_hold_within_the_bound_plus_half_a_sector_and_confident_flips_are_counted():
@@ -146,6 +160,7 @@ def test_the_real_photo_section_on_a_tiny_fixture(tmp_path, tiny_index_settings,
     text = (tmp_path / "E.md").read_text()
     assert "the previous run" not in text and text.count(SECTION_START) == 1 and "before" in text and "after" in text
     assert "| tiny | whole image | 1.00 | 1.00 | 0.00 |" in text
+    assert "### Seat kind by kind" in text and "| tiny | whole image | 2/2 |" in text
     assert json.loads((tmp_path / "evaluation_realphotos.json").read_text())["set"]["images"] == 2
 
 
