@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 import models
 from app.adapter import BACKGROUND_POOL, _indexed_models, index_training_shapes, join_training_sets
@@ -57,14 +59,42 @@ def train_lite0_finetune(settings: Settings, config, features, out_dir: Path, li
                          progress: bool = True, extra_shapes: Sequence[Path] = (), extra_queries: int = 24,
                          shapes_index: Path | None = None) -> dict:
     """Train models.finetune's network (config: FinetuneConfig; features: adapter_features.FeatureConfig)
-    into out_dir on the catalogue models of lite0_index but the held-out ones, over crops of the panoramas
-    but the held-out ones; activations cached in cache_dir/{queries,clean}. extra_shapes: manifests of
-    extra shape sets, `extra_queries` renders each, clean views from the Lite0 index at shapes_index
-    (default cache_dir's sibling `shapes_index`, shared with train-adapter). Returns the manifest."""
+    into out_dir on finetune_training_data's set (the same arguments). Returns the manifest."""
+    from models.finetune import train_finetune
+
+    data = finetune_training_data(settings, config.first_block, features, lite0_index, cache_dir, heldout_models,
+                                  heldout_panoramas, split_seed, progress, extra_shapes, extra_queries, shapes_index)
+    return train_finetune(data.queries, data.clean, data.kinds, data.grid, data.top, out_dir, config, data.info,
+                          progress)
+
+
+@dataclass
+class FinetuneData:
+    """What train_finetune learns from: queries (adapter_features.QueryFeatures of flattened trunk
+    activations), clean (finetune.CleanViews), kinds (one per queries.model_ids), grid (v, 3) the Lite0
+    index's view cameras, top (the trainable Lite0 top, ImageNet weights) and info (the manifest's data)."""
+
+    queries: object
+    clean: object
+    kinds: list[str]
+    grid: np.ndarray
+    top: object
+    info: dict
+
+
+def finetune_training_data(settings: Settings, first_block: int, features, lite0_index: Path, cache_dir: Path,
+                           heldout_models: list[str], heldout_panoramas: list[str], split_seed: int | None,
+                           progress: bool = True, extra_shapes: Sequence[Path] = (), extra_queries: int = 24,
+                           shapes_index: Path | None = None) -> FinetuneData:
+    """The training set on the catalogue models of lite0_index but the held-out ones, over crops of the
+    panoramas but the held-out ones; activations of Lite0 cut before first_block cached in
+    cache_dir/{queries,clean}. extra_shapes: manifests of extra shape sets, `extra_queries` renders each,
+    clean views from the Lite0 index at shapes_index (default cache_dir's sibling `shapes_index`, shared
+    with train-adapter)."""
     from app.bootstrap import ensure_catalogue, hdri_dir
     from models.adapter_features import query_features
     from models.augment import background_pool
-    from models.finetune import lite0_parts, train_finetune
+    from models.finetune import lite0_parts
     from models.training_data import shape_set_models
     from models.transfer import build_embedder
     from models.weights import prepare_weights
@@ -76,7 +106,7 @@ def train_lite0_finetune(settings: Settings, config, features, out_dir: Path, li
     train_models = [_training_model(e) for e in entries if e.model_id in indexed]
     panorama_files = [p for p in sorted(hdri_dir(settings).glob("*.exr")) if p.name not in heldout_panoramas]
     weights = prepare_weights("efficientnet_lite0", settings.weights_dir, progress=False)
-    trunk, top = lite0_parts(weights, config.first_block, features.input_size_px)
+    trunk, top = lite0_parts(weights, first_block, features.input_size_px)
     pool = background_pool([load_panorama(p) for p in panorama_files], features.input_size_px,
                            BACKGROUND_POOL, features.seed)
     began = time.time()
@@ -102,8 +132,8 @@ def train_lite0_finetune(settings: Settings, config, features, out_dir: Path, li
         info |= {"extra_shape_sets": [str(p) for p in extra_shapes], "extra_shapes": len(extra),
                  "extra_queries_per_shape": extra_queries, "shapes_index": str(shapes_index)}
     info["cache_seconds_this_run"] = round(time.time() - began, 1)
-    grid = view_cameras(_view_config(lite0_index))
-    return train_finetune(queries, clean, kinds, grid, top, out_dir, config, info, progress)
+    return FinetuneData(queries, clean, kinds, view_cameras(_view_config(lite0_index)), top, info)
+
 
 
 def _clean(index_dir: Path, trunk, cache_dir: Path, progress: bool):
