@@ -12,7 +12,7 @@ trimesh primitives with seeded random proportions: five arms (sometimes four), c
 round pedestal; a gas column; a tilt mechanism under the seat. The output is normalised back to the
 canonical frame.
 
-    .venv/bin/python tools/swivel/generate.py --out training_shapes/swivel [--chairs 110 --armchairs 40]
+    .venv/bin/python tools/swivel/generate.py --out training_shapes/swivel [--chairs 110 --armchairs 0]
 """
 
 from __future__ import annotations
@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--chairs", type=int, default=110)
-    parser.add_argument("--armchairs", type=int, default=40)
+    parser.add_argument("--armchairs", type=int, default=0, help="also this many Infinigen armchairs (not used: "
+                        "their bodies reach nearly to the floor, so the base hardly shows)")
     args = parser.parse_args(argv)
     source_manifest = json.loads((SOURCE / "manifest.json").read_text())
     (args.out / KIND).mkdir(parents=True, exist_ok=True)
