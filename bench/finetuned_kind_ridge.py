@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from app.bootstrap import load_detector, load_embedder
 from app.cli import _training_holdouts
@@ -34,6 +33,7 @@ from evaluation.real_photo_set import load_manifest
 from index.collection import Collection
 from index.kinds import fit_kind_classifier
 from index.search import Searcher
+from models.train_adapter import embed_rows
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
                                   settings.data_dir / "index" / "efficientnet_lite0",
                                   settings.data_dir / "training" / "finetune", skip.models, skip.panoramas,
                                   skip.split_seed, False, args.extra_shapes)
-    vectors = embed_activations(embedder, data.queries.features)
+    vectors = embed_rows(embedder._network, data.queries.features)  # unit rows: its embedding layer normalises
     row_models = np.array(data.queries.model_ids)[data.queries.model]
     kinds = dict(zip(data.queries.model_ids, data.kinds))
     left_out = np.array([any(m.startswith(p) for p in args.without) for m in row_models], dtype=bool)
@@ -74,14 +74,6 @@ def main() -> None:
     results["seconds"] = round(time.time() - began, 1)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
-
-
-def embed_activations(embedder, activations: np.ndarray, batch: int = 256) -> np.ndarray:
-    """The network's unit embedding (n, dim) of flattened trunk activations (n, h * w * c)."""
-    rows = [embedder._network(tf.constant(activations[i:i + batch].astype(np.float32)), training=False)["embedding"]
-            .numpy() for i in range(0, len(activations), batch)]
-    vectors = np.concatenate(rows)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def _arguments() -> argparse.Namespace:

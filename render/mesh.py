@@ -39,7 +39,7 @@ def load_scene(
         _transform(meshes, _rotation_matrix(rotation))
     if size is not None:
         _transform(meshes, np.diag([*_size_scale(meshes, size), 1.0]))
-    _transform(meshes, _normalising_matrix(meshes))
+    _transform(meshes, normalising_matrix(meshes))
     _check_area(meshes)
     return trimesh.Scene(meshes)
 
@@ -104,8 +104,8 @@ def _size_scale(meshes: list[trimesh.Trimesh], size: tuple[float, float, float])
     return np.where(extents > 0, target / np.where(extents > 0, extents, 1.0), 1.0)
 
 
-def _normalising_matrix(meshes: list[trimesh.Trimesh]) -> np.ndarray:
-    """4x4 transform putting the bounding-box centre at the origin with a unit diagonal."""
+def normalising_matrix(meshes: list[trimesh.Trimesh]) -> np.ndarray:
+    """4x4 transform putting the meshes' joint bounding-box centre at the origin with a unit diagonal."""
     low, high = _bounds(meshes)
     scale = 1.0 / np.linalg.norm(high - low)
     matrix = np.diag([scale, scale, scale, 1.0])

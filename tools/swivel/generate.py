@@ -30,6 +30,8 @@ from trimesh.intersections import slice_faces_plane
 from trimesh.visual.material import PBRMaterial
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run as a script from the repository
+from render.mesh import normalising_matrix  # noqa: E402
 SOURCE = ROOT / "training_shapes" / "infinigen"
 KIND = "office_chair"
 SEED_BASE = 700000
@@ -197,9 +199,7 @@ def swivel_chair(source: Path, seed: int) -> tuple[trimesh.Scene, dict]:
 def _normalise(scene: trimesh.Scene) -> None:
     """Centre the bounding box at the origin and scale it to a unit diagonal (the shape sets' frame), in
     the geometries themselves (the scene's nodes stay identities)."""
-    low, high = scene.bounds
-    scale = 1.0 / float(np.linalg.norm(high - low))
-    matrix = trimesh.transformations.scale_matrix(scale) @ trimesh.transformations.translation_matrix(-(low + high) / 2)
+    matrix = normalising_matrix(list(scene.geometry.values()))
     for geometry in scene.geometry.values():
         geometry.apply_transform(matrix)
 
