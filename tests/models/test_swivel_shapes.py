@@ -70,6 +70,16 @@ def test_seeds_draw_different_bases(made):
     assert len({(r["style"], r["radius"], r["colour"]) for r in recipes}) == len(recipes)
 
 
+@pytest.mark.parametrize("flag, value", [("--chairs", "-1"), ("--armchairs", "two"), ("--chairs", "1.5")])
+def test_a_bad_count_is_a_one_line_error_and_writes_nothing(tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit) as stop:
+        swivel.main(["--out", str(tmp_path / "out"), flag, value])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {flag}: must be a whole number, 0 or more, got '{value}'" in error
+    assert not (tmp_path / "out").exists()
+
+
 def test_committed_set_matches_its_manifest_and_loads_for_training():
     shapes = MANIFEST["shapes"]
     source = json.loads((ROOT / "training_shapes" / "infinigen" / "manifest.json").read_text())

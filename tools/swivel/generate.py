@@ -213,11 +213,22 @@ def plan(manifest: dict, chairs: int, armchairs: int) -> list[dict]:
     return chosen
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number of shapes, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--chairs", type=int, default=110)
-    parser.add_argument("--armchairs", type=int, default=0, help="also this many Infinigen armchairs (not used: "
+    parser.add_argument("--chairs", type=_count, default=110)
+    parser.add_argument("--armchairs", type=_count, default=0, help="also this many Infinigen armchairs (not used: "
                         "their bodies reach nearly to the floor, so the base hardly shows)")
     args = parser.parse_args(argv)
     source_manifest = json.loads((SOURCE / "manifest.json").read_text())
