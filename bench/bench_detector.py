@@ -1,6 +1,8 @@
 """Seat detector on real photographs with boxes (COCO128, YOLO labels): score-threshold and NMS sweep, the
 recall/precision at the chosen setting, and latency per photo on one LiteRT thread (wall clock, and the
-process's CPU time, which a busy machine inflates less).
+process's CPU time, which a busy machine inflates less); then the shipped setting with and without tiling
+(models.tiles, chosen on the real-photo set: bench/bench_detector_tiles.py), to show what tiling costs in
+precision on other photos.
 
 Run: .venv/bin/python -m bench.bench_detector --coco128 data/coco128 [--weights data/weights/detector]
 `--coco128` is a folder with images/<split>/*.jpg and object_detection/labels/<split>/*.txt, as in the
@@ -22,7 +24,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.detector import Detection, SeatDetector, box_iou, fetch_detector_model, suppress
+from models.detector import (
+    CROSS_CLASS_NMS_IOU,
+    SCORE_THRESHOLDS,
+    Detection,
+    SeatDetector,
+    box_iou,
+    fetch_detector_model,
+    suppress,
+)
 
 COCO_SEATS = {56: "chair", 57: "couch", 13: "bench"}
 THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
@@ -77,7 +87,7 @@ def scores(photos: list[tuple[list[Detection], list[Detection]]], threshold: flo
 
 def run(coco128: Path, weights: Path) -> dict:
     detector = SeatDetector(fetch_detector_model(weights))
-    photos, seconds, cpu_seconds = [], [], []
+    photos, tiled, seconds, cpu_seconds, tiled_seconds = [], [], [], [], []
     for image_file in sorted(coco128.glob("images/*/*.jpg")):
         label_file = coco128 / "object_detection/labels" / image_file.parent.name / f"{image_file.stem}.txt"
         with Image.open(image_file) as opened:
@@ -86,7 +96,12 @@ def run(coco128: Path, weights: Path) -> dict:
         raw = detector.raw_detections(image)
         seconds.append(time.perf_counter() - start)
         cpu_seconds.append(time.process_time() - cpu_start)
-        photos.append((raw, labelled_seats(label_file, image.width, image.height)))
+        start = time.perf_counter()
+        every_window = detector.tiled_detections(image)
+        tiled_seconds.append(time.perf_counter() - start)
+        truth = labelled_seats(label_file, image.width, image.height)
+        photos.append((raw, truth))
+        tiled.append((every_window, truth))
     sweep = [scores(photos, t, n) for t in THRESHOLDS for n in NMS_IOUS]
     best = max(sweep, key=lambda s: (s["f1"], s["recall"]))
     ms, cpu_ms = np.array(seconds[1:]) * 1000, np.array(cpu_seconds[1:]) * 1000  # the first call warms up
@@ -95,7 +110,10 @@ def run(coco128: Path, weights: Path) -> dict:
             "photos": len(photos), "photos_with_seats": sum(bool(t) for _, t in photos),
             "latency_ms": {"p50": round(float(np.median(ms)), 1), "p90": round(float(np.percentile(ms, 90)), 1),
                            "cpu_p50": round(float(np.median(cpu_ms)), 1), "threads": 1},
-            "best_f1": best, "sweep": sweep}
+            "best_f1": best, "sweep": sweep,
+            "shipped": {"whole image": scores(photos, SCORE_THRESHOLDS["chair"], CROSS_CLASS_NMS_IOU),
+                        "tiled": scores(tiled, SCORE_THRESHOLDS["chair"], CROSS_CLASS_NMS_IOU),
+                        "tiled_latency_ms_p50": round(float(np.median(tiled_seconds[1:])) * 1000, 1)}}
 
 
 def main() -> None:
@@ -108,6 +126,7 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for row in report["sweep"]:
         print(" ".join(f"{k}={v}" for k, v in row.items()))
+    print("shipped thresholds, whole image vs tiled:", report["shipped"])
     print("best:", report["best_f1"], "latency:", report["latency_ms"], "photos:", report["photos"])
 
 

@@ -126,12 +126,16 @@ class SeatDetector:
         return self.select(self.tiled_detections(image) if self.tiled else self.raw_detections(image))
 
     def tiled_detections(self, image: Image.Image) -> list[Detection]:
-        """raw_detections of every window of models.tiles.windows of at least MIN_WINDOW_PX a side, in
-        image pixels, less the boxes cut by a window's inner edge; best first."""
+        """raw_detections of the whole image and, when models.tiles.worth_tiling says so, of every other
+        window of models.tiles.windows at least MIN_WINDOW_PX a side; in image pixels, less the boxes cut
+        by a window's inner edge; best first."""
+        found = self.raw_detections(image)
         whole, *parts = tiles.windows(image.width, image.height)
-        searched = [whole, *(w for w in parts if min(w[2] - w[0], w[3] - w[1]) >= MIN_WINDOW_PX)]
-        return merge_windows([(window, self.raw_detections(image.crop(tuple(int(v) for v in window))))
-                              for window in searched], image.width, image.height)
+        if not tiles.worth_tiling([d.box_px for d in self.select(found)], image.width, image.height):
+            return found
+        parts = [w for w in parts if min(w[2] - w[0], w[3] - w[1]) >= MIN_WINDOW_PX]
+        return merge_windows([(whole, found), *((w, self.raw_detections(image.crop(tuple(int(v) for v in w))))
+                                                for w in parts)], image.width, image.height)
 
     def raw_detections(self, image: Image.Image) -> list[Detection]:
         """Every seat box the model answers (any score), in image pixels, best first."""

@@ -82,3 +82,23 @@ def test_merging_windows_shifts_boxes_and_drops_cut_ones():
     seen_whole = Detection((380.0, 50.0, 550.0, 400.0), "couch", 0.5)
     merged = merge_windows([(whole, [seen_whole]), (right, [inside, cut])], 1000, 600)
     assert merged == [Detection((500.0, 50.0, 700.0, 400.0), "chair", 0.6), seen_whole]
+
+
+def test_windows_are_searched_only_when_no_seat_is_large():
+    assert tiles.worth_tiling([], 1000, 500)
+    assert tiles.worth_tiling([(0.0, 0.0, 300.0, 300.0)], 1000, 500)  # 0.18 of the image
+    assert not tiles.worth_tiling([(0.0, 0.0, 300.0, 300.0), (400.0, 0.0, 800.0, 500.0)], 1000, 500)
+
+
+def test_a_photo_of_one_large_seat_costs_one_detector_run(seat_detector, monkeypatch):
+    with Image.open(TWO_SEATS_PHOTO) as photo:
+        armchair = photo.convert("RGB").crop((280, 180, 480, 480))  # the armchair fills it
+    calls = []
+    raw = seat_detector.raw_detections
+    monkeypatch.setattr(seat_detector, "raw_detections", lambda image: calls.append(image.size) or raw(image))
+    found = seat_detector.detect(armchair)
+    assert found and calls == [armchair.size]
+    calls.clear()
+    canvas, _ = _small_seats_in_a_wide_room()
+    seat_detector.detect(canvas)
+    assert len(calls) == len(tiles.windows(*canvas.size)) > 1
