@@ -57,8 +57,9 @@ def load_services(settings: Settings, embedder: Embedder | None = None,
     log.info("index %s: %s", settings.resolved_index_dir, collection.manifest.get("counts"))
     calibration = load_calibration(settings, embedder.info.name, collection.manifest)
     searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search, calibration=calibration,
-                         kind_head_of=embedder)
-                if batchers else Searcher(collection, embedder, calibration=calibration))
+                         kind_head_of=embedder, view_prior=settings.view_head)
+                if batchers else Searcher(collection, embedder, calibration=calibration,
+                                          view_prior=settings.view_head))
     start_symmetry_fill(searcher)
     searcher.vectors.tune(settings.faiss_ef_search, settings.faiss_nprobe)
     return Services(settings, embedder, collection, searcher, batchers)

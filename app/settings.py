@@ -39,6 +39,9 @@ class Settings(BaseSettings):
                             "fitted on the index's views).")
     kind_head_file: Path | None = Field(None, description="Seat-kind head file; default the one shipped for the "
                                         "embedder (models/artifacts/kind_heads/<embedder>.npz).")
+    view_head: bool = Field(True, description="Weigh each model's retrieved views for the pose by the embedder's "
+                            "viewpoint head when it has one that fits the index's grid (index/view_prior.py; "
+                            "false: retrieval alone).")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
     faiss_ef_search: int = Field(64, ge=1, description="HNSW efSearch (FAISS uses max(efSearch, k); the "

@@ -6,8 +6,9 @@ For each setting of the windows (models.tiles.windows: grid fraction, grid size,
 image alone is the baseline), of when to tile (always, or only when the whole image's largest seat covers
 less than a share of it: models.tiles.worth_tiling) and of the score threshold: recall of labelled seats
 (IoU >= 0.5, at most index.scene.MAX_SEATS answered, as the service answers), main_first (the photo's
-largest labelled seat answered first, index.scene.main_first) and the share of photos tiled, per split. Photos are loaded as the service loads them (models.photo.load_photo,
-longest side 1280 px). Latency: detector wall-clock and CPU time per photo, whole image vs the shipped tiling,
+largest labelled seat answered first, index.scene.main_first) and the share of photos tiled, per split. Photos
+are loaded as the service loads them (models.photo.load_photo, longest side 1280 px). Latency: detector
+wall-clock and CPU time per photo, whole image vs the shipped tiling,
 measured alternately in the same run on one LiteRT thread. Writes bench/results/detector_tiles.json.
 The shipped setting (models.tiles) was chosen on the dev split; test is reported, not used.
 """

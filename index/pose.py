@@ -1,7 +1,8 @@
 """Camera pose from a model's matching views: a distribution over the sphere, its modes and their spread.
 
 Every retrieved view of the model votes with weight exp((s - s_best) / temperature) on its cosine
-similarity s. Views are first folded by the model's rotational symmetry (index.symmetry): each camera is
+similarity s, times a prior when one is given (index.view_prior: the embedder's viewpoint head). Views are
+first folded by the model's rotational symmetry (index.symmetry): each camera is
 replaced by its equivalent nearest the best view, so symmetric views of one pose vote together and a
 round stool's azimuth is not split. Modes are found greedily: the view with the most weight within
 `cluster_deg` seeds a mode, the views within `cluster_deg` of it are its members (their weighted
@@ -91,8 +92,10 @@ def estimate_pose(
     temperature: float = 0.02,
     min_probability: float = 0.1,
     max_modes: int = 4,
+    prior: np.ndarray | None = None,
 ) -> PoseEstimate:
-    """cameras (k, 3) of one model's matching views, similarities (k,) cosine, any order.
+    """cameras (k, 3) of one model's matching views, similarities (k,) cosine, any order; prior (k,) > 0
+    optional, multiplies each view's weight (index.view_prior: the viewpoint head's probability of its camera).
     Returns the most probable mode with the others above min_probability as alternatives."""
     cameras = np.asarray(cameras, dtype=np.float64)
     sims = np.asarray(similarities, dtype=np.float64)
@@ -101,6 +104,8 @@ def estimate_pose(
     cameras = cameras / np.linalg.norm(cameras, axis=1, keepdims=True)
     best = int(np.argmax(sims))
     weights = np.exp((sims - sims[best]) / temperature)
+    if prior is not None:
+        weights = weights * np.maximum(np.asarray(prior, dtype=np.float64), 1e-12)
     modes = find_modes(fold_cameras(cameras, cameras[best], symmetry), weights, cluster_deg, max_modes)
     head = modes[0]
     alternatives = tuple(m for m in modes[1:] if m.probability >= min_probability)

@@ -11,8 +11,9 @@ CONFIDENT_SHARE of the retrieval vote on its own and its score reaches the embed
 (CONFIDENT_SCORES: a seat outside the catalogue also has a best model, but a lower score), the answer
 is the vote alone, so that model's kind.
 An embedder with its own seat-kind head (models.adapter.AdapterEmbedder.kind_head) replaces the fitted
-classifier. A detector's label is evidence applied after this mixture, per detected seat
-(index.scene.with_label_evidence).
+classifier; one with its own viewpoint head weighs each model's views for the pose by it (index.view_prior),
+unless the model's best view reaches the confident score. A
+detector's label is evidence applied after this mixture, per detected seat (index.scene.with_label_evidence).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from index.pose import PoseEstimate, estimate_pose, view_spacing_deg
 from index.store import ModelRecord
 from index.symmetry import NO_SYMMETRY, Symmetry, record_symmetry, symmetric_angular_error_deg
 from index.vectors import VectorIndex
+from index.view_prior import ViewPrior, own_view_prior
 from models.embedder import Embedder
 from render.cameras import angular_error_deg
 
@@ -71,6 +73,13 @@ CONFIDENT_SHARE = 0.5  # a top-1 model holding more of the vote than this decide
 # bench/confident_score.py, bench/results/confident_score_lite0_finetuned.json: 0.9 does as well as never,
 # lower scores cost held-out models one or two seat kinds in 50, and no right top-1 was contradicted).
 CONFIDENT_SCORES = {"efficientnet_lite0": 0.8, "lite0_adapter": 0.8, "lite0_finetuned": 0.9, "scratch_cnn": 0.8}
+# Pose with a viewpoint-head prior (index.view_prior): the retrieval weights' temperature is then 0.05, not
+# estimate_pose's 0.02, so that the head can choose among views that match almost equally. Chosen on the
+# real-photo dev split with the shipped lite0_finetuned (bench/view_prior_sweep.py: head exponent 0-2,
+# temperature 0.02-0.08; exponent 0 at any temperature gains nothing, so the gain is the head's). A model
+# whose best view reaches the confident score (CONFIDENT_SCORES) keeps retrieval's pose: on renders the head
+# moved a few right poses (mean error 5.8 -> 7.6 deg), with the gate 5.5 (EVALUATION.md, "View head").
+VIEW_PRIOR_TEMPERATURE = 0.05
 
 
 class Searcher:
@@ -81,13 +90,15 @@ class Searcher:
     calibration: turns each answer's pose features into a calibrated expected error (None: the spread);
     confident_score: see the module's rule (default: CONFIDENT_SCORES by embedder name);
     kind_head_of: the embedder whose own seat-kind head to use when `embedder` only forwards to it (a
-    micro-batcher), default `embedder`."""
+    micro-batcher), default `embedder`; view_prior: weigh the pose's views by that embedder's viewpoint head
+    when it has one that fits the index's view grid, for models scoring under confident_score
+    (index.view_prior; False: retrieval alone)."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
                  category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None,
                  kind_holdouts: Iterable[str] = (), kind_vote_weight: float = KIND_VOTE_WEIGHT,
                  calibration: PoseCalibration | None = None, confident_score: float | None = None,
-                 kind_head_of: Embedder | None = None) -> None:
+                 kind_head_of: Embedder | None = None, view_prior: bool = True) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
@@ -112,6 +123,8 @@ class Searcher:
             _own_kind_classifier(kind_head_of or embedder)
             or collection_kind_classifier(collection, frozenset(kind_holdouts))
             if kind_vote_weight < 1 else None)
+        self.view_prior: ViewPrior | None = (own_view_prior(kind_head_of or embedder, collection.view_config)
+                                             if view_prior else None)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images (n, H, W, 3) uint8 -> (n, d) float32 unit rows."""
@@ -129,7 +142,9 @@ class Searcher:
             raise ValueError("top_k must be at least 1")
         sims, ids = self._nearest(queries, top_k)
         classified = self.classify(queries)
-        return [self._answer(s, i, c, top_k, true_camera) for s, i, c in zip(sims, ids, classified)]
+        views = (self.view_prior.probabilities(queries) if self.view_prior is not None
+                 else [None] * len(queries))
+        return [self._answer(s, i, c, top_k, true_camera, v) for s, i, c, v in zip(sims, ids, classified, views)]
 
     def _nearest(self, queries: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Enough nearest views to rank min(top_k, models) models: (q, k) similarities and ids (-1 =
@@ -160,27 +175,34 @@ class Searcher:
         return [dict(zip(kinds, map(float, row))) for row in self.kind_classifier.probabilities(queries)]
 
     def _answer(self, sims: np.ndarray, ids: np.ndarray, classified: dict[str, float], top_k: int,
-                true_camera: np.ndarray | None) -> SearchAnswer:
+                true_camera: np.ndarray | None, views: np.ndarray | None = None) -> SearchAnswer:
         """One query's neighbours (sims (k,) descending, ids (k,)) -> every retrieved model votes for
-        the seat kind; only the top_k best get a pose (the costly part)."""
+        the seat kind; only the top_k best get a pose (the costly part). views: the query's viewpoint-head
+        probabilities over the grid (v,), or None."""
         rows = np.searchsorted(self.views.ids, ids[ids >= 0])
         sims = sims[ids >= 0]
         codes = self._view_models[rows]
         best = np.sort(np.unique(codes, return_index=True)[1])  # each model's best view, best model first
         kinds, scores = self._model_kinds[codes[best]], np.clip(sims[best], 0.0, 1.0)
         gaps = sims[best] - np.append(sims[best][1:], 0.0)  # score minus the next model's
-        matches = [self._match(code, rows[codes == code], sims[codes == code], true_camera, float(gap))
+        matches = [self._match(code, rows[codes == code], sims[codes == code], true_camera, float(gap), views)
                    for code, gap in zip(codes[best[:top_k]], gaps[:top_k])]
         confident = self._confident(matches[0] if matches else None, scores[kinds >= 0])
         return SearchAnswer(self._mixed(self._vote(kinds, scores), classified, confident), matches)
 
     def _match(self, code: int, rows: np.ndarray, sims: np.ndarray, true_camera: np.ndarray | None,
-               score_gap: float = 0.0) -> ModelMatch:
+               score_gap: float = 0.0, views: np.ndarray | None = None) -> ModelMatch:
         """The model of integer `code` from its views among the neighbours: view rows (m,) and their
-        similarities (m,), best first; score_gap: its score minus the next model's (a calibration feature)."""
+        similarities (m,), best first; score_gap: its score minus the next model's (a calibration feature);
+        views: the query's viewpoint-head probabilities (v,), a prior on the pose, or None."""
         model_id = self._model_ids[code]
         symmetry = self.symmetries.get(model_id)
-        pose = estimate_pose(self.views.cameras[rows], sims, self.view_spacing_deg, symmetry or NO_SYMMETRY)
+        cameras = self.views.cameras[rows]
+        if views is None or self.view_prior is None or sims[0] >= self.confident_score:
+            pose = estimate_pose(cameras, sims, self.view_spacing_deg, symmetry or NO_SYMMETRY)
+        else:
+            pose = estimate_pose(cameras, sims, self.view_spacing_deg, symmetry or NO_SYMMETRY,
+                                 temperature=VIEW_PRIOR_TEMPERATURE, prior=self.view_prior.at(views, cameras))
         if self.calibration is not None:
             pose = self.calibration.apply(pose, float(np.clip(sims[0], 0.0, 1.0)), score_gap,
                                           self.view_spacing_deg)
