@@ -1,15 +1,14 @@
 """Camera pose from a model's matching views: a distribution over the sphere, its modes and their spread.
 
-Every retrieved view of the model votes with weight exp((s - s_best) / temperature) on its cosine
-similarity s, times a prior when one is given (index.view_prior: the embedder's viewpoint head). Views are
-first folded by the model's rotational symmetry (index.symmetry): each camera is
-replaced by its equivalent nearest the best view, so symmetric views of one pose vote together and a
-round stool's azimuth is not split. Modes are found greedily: the view with the most weight within
-`cluster_deg` seeds a mode, the views within `cluster_deg` of it are its members (their weighted
-spherical mean is its camera, their share of the total weight its probability), and the search repeats
-on the views left. The pose is the most probable mode; the others above `min_probability` are the
-alternatives (a back view can match a front view almost as well: averaging the two would point the
-camera at the side, so they stay separate modes).
+Every retrieved view of the model votes with weight exp((s - s_best) / temperature) on its cosine similarity
+s, times a prior when one is given (index.view_prior: the embedder's viewpoint head). Views are first folded
+by the model's rotational symmetry (index.symmetry): each camera is replaced by its equivalent nearest the
+best view, so symmetric views of one pose vote together and a round stool's azimuth is not split. Modes are
+found greedily: the view with the most weight within `cluster_deg` seeds a mode, the views within
+`cluster_deg` of it are its members (their weighted spherical mean is its camera, their share of the total
+weight its probability), and the search repeats on the views left. The pose is the most probable mode; the
+others above `min_probability` are the alternatives (a back view can match a front view almost as well:
+averaging the two would point the camera at the side, so they stay separate modes).
 
 Uncalibrated expected error: the weighted mean angle of the headline mode's views from its camera,
 floored at half the view spacing. index.calibration turns the answer's features into a calibrated one.

@@ -12,8 +12,8 @@ CONFIDENT_SHARE of the retrieval vote on its own and its score reaches the embed
 is the vote alone, so that model's kind.
 An embedder with its own seat-kind head (models.adapter.AdapterEmbedder.kind_head) replaces the fitted
 classifier; one with its own viewpoint head weighs each model's views for the pose by it (index.view_prior),
-unless the model's best view reaches the confident score. A
-detector's label is evidence applied after this mixture, per detected seat (index.scene.with_label_evidence).
+unless the model's best view reaches the confident score. A detector's label is evidence applied after this
+mixture, per detected seat (index.scene.with_label_evidence).
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ CONFIDENT_SCORES = {"efficientnet_lite0": 0.8, "lite0_adapter": 0.8, "lite0_fine
 # real-photo dev split with the shipped lite0_finetuned (bench/view_prior_sweep.py: head exponent 0-2,
 # temperature 0.02-0.08; exponent 0 at any temperature gains nothing, so the gain is the head's). A model
 # whose best view reaches the confident score (CONFIDENT_SCORES) keeps retrieval's pose: on renders the head
-# moved a few right poses (mean error 5.8 -> 7.6 deg), with the gate 5.5 (EVALUATION.md, "View head").
+# moved a few right poses (mean error 5.8 -> 7.6 deg), with the gate 5.5 (EVALUATION.md, "View head as a
+# pose prior").
 VIEW_PRIOR_TEMPERATURE = 0.05
 
 
@@ -142,9 +143,9 @@ class Searcher:
             raise ValueError("top_k must be at least 1")
         sims, ids = self._nearest(queries, top_k)
         classified = self.classify(queries)
-        views = (self.view_prior.probabilities(queries) if self.view_prior is not None
+        heads = (self.view_prior.probabilities(queries) if self.view_prior is not None
                  else [None] * len(queries))
-        return [self._answer(s, i, c, top_k, true_camera, v) for s, i, c, v in zip(sims, ids, classified, views)]
+        return [self._answer(s, i, c, top_k, true_camera, h) for s, i, c, h in zip(sims, ids, classified, heads)]
 
     def _nearest(self, queries: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Enough nearest views to rank min(top_k, models) models: (q, k) similarities and ids (-1 =
@@ -175,9 +176,9 @@ class Searcher:
         return [dict(zip(kinds, map(float, row))) for row in self.kind_classifier.probabilities(queries)]
 
     def _answer(self, sims: np.ndarray, ids: np.ndarray, classified: dict[str, float], top_k: int,
-                true_camera: np.ndarray | None, views: np.ndarray | None = None) -> SearchAnswer:
+                true_camera: np.ndarray | None, head: np.ndarray | None = None) -> SearchAnswer:
         """One query's neighbours (sims (k,) descending, ids (k,)) -> every retrieved model votes for
-        the seat kind; only the top_k best get a pose (the costly part). views: the query's viewpoint-head
+        the seat kind; only the top_k best get a pose (the costly part). head: the query's viewpoint-head
         probabilities over the grid (v,), or None."""
         rows = np.searchsorted(self.views.ids, ids[ids >= 0])
         sims = sims[ids >= 0]
@@ -185,24 +186,24 @@ class Searcher:
         best = np.sort(np.unique(codes, return_index=True)[1])  # each model's best view, best model first
         kinds, scores = self._model_kinds[codes[best]], np.clip(sims[best], 0.0, 1.0)
         gaps = sims[best] - np.append(sims[best][1:], 0.0)  # score minus the next model's
-        matches = [self._match(code, rows[codes == code], sims[codes == code], true_camera, float(gap), views)
+        matches = [self._match(code, rows[codes == code], sims[codes == code], true_camera, float(gap), head)
                    for code, gap in zip(codes[best[:top_k]], gaps[:top_k])]
         confident = self._confident(matches[0] if matches else None, scores[kinds >= 0])
         return SearchAnswer(self._mixed(self._vote(kinds, scores), classified, confident), matches)
 
     def _match(self, code: int, rows: np.ndarray, sims: np.ndarray, true_camera: np.ndarray | None,
-               score_gap: float = 0.0, views: np.ndarray | None = None) -> ModelMatch:
+               score_gap: float = 0.0, head: np.ndarray | None = None) -> ModelMatch:
         """The model of integer `code` from its views among the neighbours: view rows (m,) and their
         similarities (m,), best first; score_gap: its score minus the next model's (a calibration feature);
-        views: the query's viewpoint-head probabilities (v,), a prior on the pose, or None."""
+        head: the query's viewpoint-head probabilities (v,), a prior on the pose, or None."""
         model_id = self._model_ids[code]
         symmetry = self.symmetries.get(model_id)
         cameras = self.views.cameras[rows]
-        if views is None or self.view_prior is None or sims[0] >= self.confident_score:
+        if head is None or self.view_prior is None or sims[0] >= self.confident_score:
             pose = estimate_pose(cameras, sims, self.view_spacing_deg, symmetry or NO_SYMMETRY)
         else:
             pose = estimate_pose(cameras, sims, self.view_spacing_deg, symmetry or NO_SYMMETRY,
-                                 temperature=VIEW_PRIOR_TEMPERATURE, prior=self.view_prior.at(views, cameras))
+                                 temperature=VIEW_PRIOR_TEMPERATURE, prior=self.view_prior.at(head, cameras))
         if self.calibration is not None:
             pose = self.calibration.apply(pose, float(np.clip(sims[0], 0.0, 1.0)), score_gap,
                                           self.view_spacing_deg)
