@@ -23,9 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
     try:
-        return int(args.handler(args, settings) or 0)
+        return int(args.handler(args, get_settings()) or 0)
     except KeyboardInterrupt:
         print("photo2cad: interrupted; work finished so far is kept, run the command again to resume",
               file=sys.stderr)

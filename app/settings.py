@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.calibration import SHIPPED_DIR as SHIPPED_CALIBRATIONS
@@ -123,6 +123,19 @@ class Settings(BaseSettings):
                           polar_min_deg=self.polar_min_deg, polar_max_deg=self.polar_max_deg)
 
 
+class SettingsError(ValueError):
+    """A PHOTO2CAD_ variable (or .env entry) that does not parse; the message is one line."""
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; SettingsError names each bad variable and its value."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError("; ".join(_bad_setting(e) for e in error.errors())) from None
+
+
+def _bad_setting(error: dict) -> str:
+    name = "PHOTO2CAD_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+    return f"{name}={error.get('input')!r}: {error['msg']}"

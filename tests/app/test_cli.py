@@ -152,3 +152,13 @@ def test_search_prints_the_answer_and_rejects_non_images(tiny_index_settings, tm
     bad = _cli("search", str(tmp_path / "notes.jpg"), settings=tiny_index_settings, telling_tf=True)
     assert bad.returncode == 2 and "not a recognised image" in bad.stderr and "Traceback" not in bad.stderr
     assert bad.stderr.splitlines()[-1] == "tensorflow imported: False", bad.stderr  # refused at once
+
+
+@pytest.mark.parametrize("variable", ["PHOTO2CAD_DETECTOR_TILES", "PHOTO2CAD_VIEW_HEAD"])
+def test_a_bad_setting_is_a_one_line_error(tmp_path, variable):
+    env = dict(os.environ, PHOTO2CAD_DATA_DIR=str(tmp_path), **{variable: "maybe"})
+    result = subprocess.run([sys.executable, "-m", "app.cli", "index", "list"], capture_output=True, text=True,
+                            check=False, env=env, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert f"{variable}='maybe'" in result.stderr and "boolean" in result.stderr
