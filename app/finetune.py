@@ -135,7 +135,6 @@ def finetune_training_data(settings: Settings, first_block: int, features, lite0
     return FinetuneData(queries, clean, kinds, view_cameras(_view_config(lite0_index)), top, info)
 
 
-
 def _clean(index_dir: Path, trunk, cache_dir: Path, progress: bool):
     """models.finetune.CleanActivations of the stored views of the index at index_dir."""
     from models.finetune import clean_activations

@@ -68,7 +68,8 @@ def main() -> None:
 
     score("the network's own head")
     for l2 in args.l2:
-        for label, keep in (("without " + ",".join(args.without), ~left_out), ("with all shapes", np.ones_like(left_out))):
+        subsets = (("without " + ",".join(args.without), ~left_out), ("with all shapes", np.ones_like(left_out)))
+        for label, keep in subsets:
             searcher.kind_classifier = fit_kind_classifier(vectors[keep], row_models[keep], kinds, l2=l2)
             score(f"ridge l2 {l2}, {label}")
     results["seconds"] = round(time.time() - began, 1)
