@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.real_photo_eval import MATCH_IOU, SeatPrediction, box_iou, match_seats
-from evaluation.real_photo_set import load_manifest
+from evaluation.real_photo_set import load_manifest, missing_photos
 from index.scene import MAX_SEATS, main_first
 from models import tiles
 from models.detector import Detection, SeatDetector, fetch_detector_model, merge_windows
@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=Path("data/weights/detector"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/detector_tiles.json"))
     args = parser.parse_args()
+    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
+        parser.error(missing)
     report = run(args.photos, args.weights)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for row in report["sweep"]:

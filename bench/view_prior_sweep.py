@@ -24,7 +24,7 @@ from app import bootstrap
 from app.settings import Settings
 from evaluation.real_photo_eval import SeatPrediction, score_photos
 from evaluation.real_photo_report import photo_answerer
-from evaluation.real_photo_set import load_manifest
+from evaluation.real_photo_set import load_manifest, missing_photos
 from index import search
 from index.calibration import shipped_calibration
 from index.collection import Collection
@@ -114,6 +114,8 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=Path("data/realphotos"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/view_prior_sweep.json"))
     args = parser.parse_args()
+    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
+        parser.error(missing)
     report = run(args.photos)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for row in report["rows"]:

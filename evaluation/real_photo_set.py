@@ -117,6 +117,15 @@ def _seat(where: str, raw: dict, width: int, height: int) -> LabelledSeat:
     return seat
 
 
+def missing_photos(photos: list[RealPhoto], images_dir: Path) -> str | None:
+    """None when every photo's file is in images_dir, else a one-line message saying how to extract them."""
+    missing = [p.file for p in photos if not (Path(images_dir) / p.file).is_file()]
+    if not missing:
+        return None
+    return (f"{len(missing)} of the {len(photos)} real photos are not in {images_dir} (e.g. {missing[0]}): "
+            f"python -m evaluation.real_photo_set extract --mirrors <snapshots> --out {images_dir}")
+
+
 def snapshot_dir(mirrors_dir: Path, repository: str) -> Path:
     """The bare git directory of a fetched snapshot: mirrors_dir/<owner>+<name>/repo."""
     return Path(mirrors_dir) / repository.replace("/", "+") / "repo"

@@ -10,6 +10,7 @@ import pytest
 
 from catalogue.seats import SEAT_KINDS
 from evaluation.real_photo_set import (
+    missing_photos,
     MANIFEST,
     SOURCE_FIELDS,
     ManifestError,
@@ -87,3 +88,23 @@ def test_extract_copies_photos_out_of_a_snapshot_and_checks_their_hash(tmp_path)
     failed = extract(load_manifest(tmp_path / "m.json"), tmp_path / "mirrors", tmp_path / "out")
     assert failed == [bad["id"]]
     assert (tmp_path / "out" / good["file"]).read_bytes() == data and not (tmp_path / "out" / bad["file"]).exists()
+
+
+def test_missing_photos_say_how_to_extract_them(tmp_path):
+    photos = load_manifest()[:3]
+    message = missing_photos(photos, tmp_path)
+    assert message.startswith(f"3 of the 3 real photos are not in {tmp_path}") and "extract" in message
+    for photo in photos:
+        (tmp_path / photo.file).write_bytes(b"x")
+    assert missing_photos(photos, tmp_path) is None
+
+
+@pytest.mark.parametrize("bench", ["bench.bench_detector_tiles", "bench.tiled_answer_variants",
+                                   "bench.view_prior_sweep"])
+def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", bench, "--photos", str(tmp_path)], capture_output=True,
+                            text=True, check=False, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "real photos are not in" in result.stderr.splitlines()[-1]
