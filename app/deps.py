@@ -56,10 +56,10 @@ def load_services(settings: Settings, embedder: Embedder | None = None,
     collection = Collection.open(settings.resolved_index_dir)
     log.info("index %s: %s", settings.resolved_index_dir, collection.manifest.get("counts"))
     calibration = load_calibration(settings, embedder.info.name, collection.manifest)
+    head = {"view_prior": settings.view_head, "mirror_views": settings.view_head_mirror}
     searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search, calibration=calibration,
-                         kind_head_of=embedder, view_prior=settings.view_head)
-                if batchers else Searcher(collection, embedder, calibration=calibration,
-                                          view_prior=settings.view_head))
+                         kind_head_of=embedder, **head)
+                if batchers else Searcher(collection, embedder, calibration=calibration, **head))
     start_symmetry_fill(searcher)
     searcher.vectors.tune(settings.faiss_ef_search, settings.faiss_nprobe)
     return Services(settings, embedder, collection, searcher, batchers)

@@ -68,8 +68,9 @@ def _timed(histogram: Histogram, work: Callable[[], T]) -> T:
 
 
 class TimedSearcher:
-    """A Searcher whose `embed` and `search_embeddings` calls are timed, one observation per call (a
-    photo's seat crops are embedded in one call and searched in one call); anything else is passed on."""
+    """A Searcher whose `embed`, `embed_with_mirror` and `search_embeddings` calls are timed, one observation
+    per call (a photo's seat crops are embedded in one call and searched in one call); anything else is passed
+    on."""
 
     def __init__(self, searcher: Searcher, metrics: Metrics) -> None:
         self._searcher, self._metrics = searcher, metrics
@@ -77,10 +78,13 @@ class TimedSearcher:
     def embed(self, images: np.ndarray) -> np.ndarray:
         return _timed(self._metrics.embed_seconds, lambda: self._searcher.embed(images))
 
-    def search_embeddings(self, queries: np.ndarray, top_k: int = 5,
-                          true_camera: np.ndarray | None = None) -> list[SearchAnswer]:
+    def embed_with_mirror(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return _timed(self._metrics.embed_seconds, lambda: self._searcher.embed_with_mirror(images))
+
+    def search_embeddings(self, queries: np.ndarray, top_k: int = 5, true_camera: np.ndarray | None = None,
+                          mirrored: np.ndarray | None = None) -> list[SearchAnswer]:
         return _timed(self._metrics.search_seconds,
-                      lambda: self._searcher.search_embeddings(queries, top_k, true_camera))
+                      lambda: self._searcher.search_embeddings(queries, top_k, true_camera, mirrored))
 
     def __getattr__(self, name: str):
         return getattr(self._searcher, name)

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     view_head: bool = Field(True, description="Weigh each model's retrieved views for the pose by the embedder's "
                             "viewpoint head when it has one that fits the index's grid (index/view_prior.py; "
                             "false: retrieval alone).")
+    view_head_mirror: bool = Field(True, description="Read the viewpoint head on each seat crop and on its "
+                                   "mirror image, and combine the two (index/view_prior.py, 'Mirror "
+                                   "averaging'; one more embedding per seat; false: the crop alone).")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
     faiss_ef_search: int = Field(64, ge=1, description="HNSW efSearch (FAISS uses max(efSearch, k); the "

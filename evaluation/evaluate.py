@@ -103,8 +103,8 @@ def evaluate_queries(searcher: Searcher, images: np.ndarray, queries: list[Query
     outcomes = []
     for start in range(0, len(queries), batch):
         chunk = queries[start:start + batch]
-        vectors = searcher.embed(images[start:start + batch])
-        answers = searcher.search_embeddings(vectors, RETRIEVED_MODELS)
+        vectors, mirrored = searcher.embed_with_mirror(images[start:start + batch])
+        answers = searcher.search_embeddings(vectors, RETRIEVED_MODELS, mirrored=mirrored)
         outcomes += [_outcome(searcher, q, a.matches, c, exclude_own)
                      for q, a, c in zip(chunk, answers, searcher.classify(vectors))]
     return outcomes

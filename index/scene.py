@@ -69,7 +69,8 @@ class PhotoAnswer:
 
 def answer_photo(photo: Photo, detector: SeatDetector | None, searcher: Searcher, top_k: int = 5,
                  true_camera: np.ndarray | None = None, max_seats: int = MAX_SEATS) -> PhotoAnswer:
-    """Detect, crop, search each seat (one batched embedding), main seat first; the whole image when
+    """Detect, crop, search each seat (one batched embedding, with the crops' mirror images when the
+    searcher reads its viewpoint head on both), main seat first; the whole image when
     detector is None or finds no seat. true_camera: (3,) or None, gives each match's angular_error_deg."""
     seats = detector.detect(photo.image) if detector is not None else []
     return answer_seats(photo, seats, searcher, top_k, true_camera, max_seats)
@@ -81,11 +82,12 @@ def answer_seats(photo: Photo, seats: list[Detection], searcher: Searcher, top_k
     seats = main_first(seats, photo.image.size)[:max_seats]
     size_px = searcher.embedder.info.input_size_px
     if not seats:
-        vectors = searcher.embed(square_image(photo.image, size_px)[None])
-        (answer,) = searcher.search_embeddings(vectors, top_k, true_camera)
+        vectors, mirrored = searcher.embed_with_mirror(square_image(photo.image, size_px)[None])
+        (answer,) = searcher.search_embeddings(vectors, top_k, true_camera, mirrored)
         return PhotoAnswer(False, [], answer, vectors[0])
-    vectors = searcher.embed(np.stack([square_crop(photo.image, s.box_px, size_px) for s in seats]))
-    answers = searcher.search_embeddings(vectors, top_k, true_camera)
+    crops = np.stack([square_crop(photo.image, s.box_px, size_px) for s in seats])
+    vectors, mirrored = searcher.embed_with_mirror(crops)
+    answers = searcher.search_embeddings(vectors, top_k, true_camera, mirrored)
     focal = focal_px(photo.image.size, photo.focal_35mm_mm)
     objects = [_seat_answer(photo, seat, answer, vector, focal)
                for seat, answer, vector in zip(seats, answers, vectors)]

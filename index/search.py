@@ -93,13 +93,15 @@ class Searcher:
     kind_head_of: the embedder whose own seat-kind head to use when `embedder` only forwards to it (a
     micro-batcher), default `embedder`; view_prior: weigh the pose's views by that embedder's viewpoint head
     when it has one that fits the index's view grid, for models scoring under confident_score
-    (index.view_prior; False: retrieval alone)."""
+    (index.view_prior; False: retrieval alone); mirror_views: read the head on each image and on its mirror
+    image (`embed_with_mirror`, one more embedding per image; index.view_prior, "Mirror averaging")."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
                  category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None,
                  kind_holdouts: Iterable[str] = (), kind_vote_weight: float = KIND_VOTE_WEIGHT,
                  calibration: PoseCalibration | None = None, confident_score: float | None = None,
-                 kind_head_of: Embedder | None = None, view_prior: bool = True) -> None:
+                 kind_head_of: Embedder | None = None, view_prior: bool = True, mirror_views: bool = True,
+                 ) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
@@ -126,24 +128,35 @@ class Searcher:
             if kind_vote_weight < 1 else None)
         self.view_prior: ViewPrior | None = (own_view_prior(kind_head_of or embedder, collection.view_config)
                                              if view_prior else None)
+        self.mirror_views = bool(mirror_views and self.view_prior and self.view_prior.mirror is not None)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images (n, H, W, 3) uint8 -> (n, d) float32 unit rows."""
         return self.embedder.embed(images)
 
+    def embed_with_mirror(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """images (n, H, W, 3) uint8 -> their vectors (n, d) and, when `mirror_views`, the vectors of the
+        images mirrored left to right (n, d) (one embedding call for both), else None."""
+        if not self.mirror_views:
+            return self.embed(images), None
+        both = self.embed(np.concatenate([images, images[:, :, ::-1]]))
+        return both[:len(images)], both[len(images):]
+
     def search(self, image: np.ndarray, top_k: int = 5, true_camera: np.ndarray | None = None,
                ) -> SearchAnswer:
         """image (H, W, 3) uint8 RGB; true_camera (3,) optional, gives angular_error_deg per match."""
-        return self.search_embeddings(self.embed(image[None]), top_k, true_camera)[0]
+        vectors, mirrored = self.embed_with_mirror(image[None])
+        return self.search_embeddings(vectors, top_k, true_camera, mirrored)[0]
 
-    def search_embeddings(self, queries: np.ndarray, top_k: int = 5,
-                          true_camera: np.ndarray | None = None) -> list[SearchAnswer]:
-        """queries (q, d) float32 unit rows. Returns one answer per query."""
+    def search_embeddings(self, queries: np.ndarray, top_k: int = 5, true_camera: np.ndarray | None = None,
+                          mirrored: np.ndarray | None = None) -> list[SearchAnswer]:
+        """queries (q, d) float32 unit rows. Returns one answer per query. mirrored (q, d): the vectors of
+        the query images mirrored (`embed_with_mirror`), read by the viewpoint head only; or None."""
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         sims, ids = self._nearest(queries, top_k)
         classified = self.classify(queries)
-        heads = (self.view_prior.probabilities(queries) if self.view_prior is not None
+        heads = (self.view_prior.probabilities(queries, mirrored) if self.view_prior is not None
                  else [None] * len(queries))
         return [self._answer(s, i, c, top_k, true_camera, h) for s, i, c, h in zip(sims, ids, classified, heads)]
 

@@ -1,5 +1,6 @@
 """Per-seat answers: the real detector on a real photo with two seats, the real tiny index, the main seat,
-boxes in the uploaded image's pixels, the detector's class as seat-kind evidence, and no seat found."""
+boxes in the uploaded image's pixels, the detector's class as seat-kind evidence, no seat found, and the
+crops' mirror images embedded with them for a viewpoint head (on or off by setting)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.deps import load_services
+from app.settings import Settings
 from catalogue.seats import SEAT_KINDS
+from index import search
+from index.build import view_cameras
 from index.collection import Collection
 from index.scene import LABEL_GIVEN_KIND, answer_photo, main_first, square_crop, with_label_evidence
 from index.search import Searcher
@@ -20,6 +25,30 @@ from tests.conftest import TWO_SEATS_PHOTO
 def searcher(tiny_index_settings, tiny_embedder):
     collection = Collection.open(tiny_index_settings.resolved_index_dir)
     yield Searcher(collection, tiny_embedder)
+    collection.close()
+
+
+class ViewHeadEmbedder:
+    """The real tiny embedder with a seeded random viewpoint head over the tiny index's grid (`classes`
+    cameras); records how many images each embedding call gets."""
+
+    def __init__(self, embedder, classes: int):
+        self.embedder, self.info, self.calls = embedder, embedder.info, []
+        rng = np.random.default_rng(0)
+        self.weights = rng.normal(size=(embedder.info.dim + 1, classes)).astype(np.float32)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        self.calls.append(len(images))
+        return self.embedder.embed(images)
+
+    def view_head(self):
+        return self.weights, 1.0
+
+
+@pytest.fixture
+def headed(tiny_index_settings, tiny_embedder):
+    collection = Collection.open(tiny_index_settings.resolved_index_dir)
+    yield collection, ViewHeadEmbedder(tiny_embedder, len(view_cameras(collection.view_config)))
     collection.close()
 
 
@@ -49,6 +78,35 @@ def test_the_crop_is_what_is_searched(two_seats, seat_detector, searcher):
     seat = answer.objects[0]
     crop = square_crop(two_seats, seat.box_px, searcher.embedder.info.input_size_px)
     np.testing.assert_allclose(searcher.embed(crop[None])[0], seat.vector, atol=1e-5)
+
+
+@pytest.mark.parametrize("mirror_views", [True, False])
+def test_the_crops_mirror_images_go_to_the_view_head(two_seats, seat_detector, headed, monkeypatch,
+                                                     mirror_views):
+    collection, embedder = headed
+    searcher = Searcher(collection, embedder, mirror_views=mirror_views)
+    assert searcher.view_prior is not None and searcher.mirror_views == mirror_views
+    given = []
+    shipped = search.Searcher.search_embeddings
+    monkeypatch.setattr(search.Searcher, "search_embeddings",
+                        lambda self, *args: given.append(args) or shipped(self, *args))
+    answer = answer_photo(Photo(two_seats, two_seats.size, None), seat_detector, searcher, top_k=1)
+    assert embedder.calls == [4 if mirror_views else 2]  # two seats, with their mirror images, in one call
+    mirrored = given[0][3]
+    if not mirror_views:
+        assert mirrored is None
+        return
+    size_px = embedder.info.input_size_px
+    crops = np.stack([square_crop(two_seats, seat.box_px, size_px) for seat in answer.objects])
+    np.testing.assert_allclose(mirrored, embedder.embed(crops[:, :, ::-1]), atol=1e-5)
+
+
+@pytest.mark.parametrize("mirror_views", [True, False])
+def test_the_setting_reaches_the_service_searcher(tiny_index_settings, headed, mirror_views):
+    settings = Settings(**{**tiny_index_settings.model_dump(), "view_head_mirror": mirror_views})
+    services = load_services(settings, embedder=headed[1])
+    assert services.searcher.view_prior is not None and services.searcher.mirror_views == mirror_views
+    services.collection.close()
 
 
 def test_no_seat_gives_the_whole_image_answer(seat_detector, searcher):

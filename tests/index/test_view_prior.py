@@ -1,6 +1,7 @@
 """The viewpoint head as a pose prior: its probabilities, their lookup at cameras, the pose it chooses between
 two retrieval modes, the Searcher handing each pose the head's probabilities (and no prior without a head,
-or with a head over another grid)."""
+or with a head over another grid); mirror averaging: the grid's mirror permutation, the combined answer, the
+Searcher reading the head on the mirror image."""
 
 import numpy as np
 import pytest
@@ -8,8 +9,8 @@ import pytest
 from index import search
 from index.pose import estimate_pose
 from index.search import Searcher
-from index.view_prior import ViewPrior, own_view_prior
-from render.cameras import angles_to_camera, angular_error_deg
+from index.view_prior import ViewPrior, mirror_permutation, own_view_prior
+from render.cameras import angles_to_camera, angular_error_deg, camera_to_angles
 
 from .conftest import DIM, TableEmbedder, model_vectors
 
@@ -96,3 +97,75 @@ def test_a_confident_match_keeps_the_retrieval_pose(collection, cameras, monkeyp
     unsure = Searcher(collection, HeadEmbedder({}, 40, len(cameras)), confident_score=1.01)
     unsure.search_embeddings(query, top_k=1)
     assert "prior" not in seen[0] and "prior" in seen[1]
+
+
+class RandomHeadEmbedder(TableEmbedder):
+    """A TableEmbedder with a seeded random viewpoint head over `classes` grid cameras; counts the images it
+    embeds per call."""
+
+    def __init__(self, table, classes: int):
+        super().__init__(table)
+        self.weights = np.random.default_rng(3).normal(size=(DIM + 1, classes)).astype(np.float32)
+        self.calls: list[int] = []
+
+    def embed(self, images):
+        self.calls.append(len(images))
+        return super().embed(images)
+
+    def view_head(self):
+        return self.weights, 0.5
+
+
+def test_the_mirror_permutation_of_a_grid(cameras):
+    mirror = mirror_permutation(cameras)
+    assert sorted(mirror) == list(range(len(cameras)))
+    np.testing.assert_allclose(cameras[mirror], cameras * [-1, 1, 1], atol=1e-6)
+    polar, azimuth = camera_to_angles(cameras[7])
+    assert camera_to_angles(cameras[mirror[7]]) == pytest.approx((polar, (360 - azimuth) % 360), abs=1e-4)
+    turned = np.stack([angles_to_camera(*camera_to_angles(c) + np.array([0.0, 7.0])) for c in cameras])
+    assert mirror_permutation(turned) is None  # not its own mirror image
+    assert ViewPrior(np.zeros((DIM + 1, len(turned)), np.float32), 1.0, turned).mirror is None
+
+
+def test_the_mirror_images_answer_is_read_at_the_mirrored_cameras(cameras):
+    prior = ViewPrior(np.random.default_rng(1).normal(size=(DIM + 1, len(cameras))).astype(np.float32), 0.5,
+                      cameras)
+    rng = np.random.default_rng(2)
+    queries, mirrored = rng.normal(size=(2, 3, DIM)).astype(np.float32)
+    both = prior.probabilities(queries, mirrored)
+    expected = np.sqrt(prior.probabilities(queries) * prior.probabilities(mirrored)[:, prior.mirror])
+    np.testing.assert_allclose(both, expected / expected.sum(axis=1, keepdims=True), atol=1e-9)
+    # a head unsure between a front and a back camera on the photo; sure, on the mirror image, of the
+    # front camera's mirror: the combination picks the front
+    front = int(np.argmax(cameras @ angles_to_camera(80.0, 30.0)))
+    back = int(np.argmax(cameras @ angles_to_camera(80.0, 210.0)))
+    weights = np.zeros((DIM + 1, len(cameras)), np.float32)
+    weights[0, [front, back]] = 1.0
+    weights[1, prior.mirror[front]] = 1.0
+    sure = ViewPrior(weights, 0.1, cameras)
+    photo, mirror_image = np.eye(DIM, dtype=np.float32)[[0]], np.eye(DIM, dtype=np.float32)[[1]]
+    unsure = sure.probabilities(photo)[0]
+    assert unsure[front] == pytest.approx(unsure[back])
+    assert np.argmax(sure.probabilities(photo, mirror_image)[0]) == front
+
+
+@pytest.mark.parametrize("mirror_views", [True, False])
+def test_the_searcher_reads_the_head_on_the_mirror_image(collection, cameras, monkeypatch, mirror_views):
+    query, mirrored = model_vectors(2, cameras[[10, 30]])
+    embedder = RandomHeadEmbedder({1: query, 2: mirrored}, len(cameras))
+    searcher = Searcher(collection, embedder, confident_score=1.01, mirror_views=mirror_views)
+    priors = []
+    shipped = search.estimate_pose
+    monkeypatch.setattr(search, "estimate_pose",
+                        lambda *args, **options: priors.append((args[0], options["prior"])) or shipped(*args,
+                                                                                                       **options))
+    image = np.zeros((8, 8, 3), np.uint8)
+    image[:, 0], image[:, -1] = 1, 2  # embeds to `query`; mirrored, to `mirrored`
+    searcher.search(image, top_k=1)
+    assert embedder.calls == ([2] if mirror_views else [1])
+    alone, combined = (searcher.view_prior.probabilities(query[None], other)[0]
+                       for other in (None, mirrored[None]))
+    assert not np.allclose(alone, combined)
+    head = combined if mirror_views else alone
+    view_cameras, prior = priors[0]
+    np.testing.assert_allclose(prior, head[np.argmax(view_cameras @ cameras.T, axis=1)])
