@@ -94,7 +94,8 @@ def calibration_rows(searcher: Searcher, images: np.ndarray, queries: list[Query
     unseen = np.zeros(len(queries), bool) if unseen is None else np.asarray(unseen, bool)
     features, plain, symmetric = [], [], []
     for start in range(0, len(queries), batch):
-        answers = searcher.search_embeddings(searcher.embed(images[start:start + batch]), top_k=3)
+        vectors, mirrored = searcher.embed_with_mirror(images[start:start + batch])  # as the service does
+        answers = searcher.search_embeddings(vectors, top_k=3, mirrored=mirrored)
         for i, (query, answer) in enumerate(zip(queries[start:start + batch], answers), start):
             top = next((m for m in answer.matches if not unseen[i] or m.record.model_id != query.model_id), None)
             if top is None:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.settings import Settings
@@ -100,6 +101,23 @@ def tiny_activations(tiny_cad_dir: Path, index_dir: Path, lite0_file: Path, firs
     table, grid = collection.store.view_table(), view_cameras(collection.view_config)
     collection.close()
     return models, queries, clean_activations(index_dir, table, trunk, cache / "clean", progress=False), grid
+
+
+class ViewHeadEmbedder:
+    """The real tiny embedder with a seeded random viewpoint head over the tiny index's grid (`classes`
+    cameras); records how many images each embedding call gets."""
+
+    def __init__(self, embedder, classes: int):
+        self.embedder, self.info, self.calls = embedder, embedder.info, []
+        rng = np.random.default_rng(0)
+        self.weights = rng.normal(size=(embedder.info.dim + 1, classes)).astype(np.float32)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        self.calls.append(len(images))
+        return self.embedder.embed(images)
+
+    def view_head(self):
+        return self.weights, 1.0
 
 
 def render_rgb(path: Path, cameras, size_px: int = 64, background=(255, 255, 255)):

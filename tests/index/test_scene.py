@@ -18,7 +18,7 @@ from index.scene import LABEL_GIVEN_KIND, answer_photo, main_first, square_crop,
 from index.search import Searcher
 from models.detector import Detection
 from models.photo import Photo
-from tests.conftest import TWO_SEATS_PHOTO
+from tests.conftest import TWO_SEATS_PHOTO, ViewHeadEmbedder
 
 
 @pytest.fixture
@@ -26,23 +26,6 @@ def searcher(tiny_index_settings, tiny_embedder):
     collection = Collection.open(tiny_index_settings.resolved_index_dir)
     yield Searcher(collection, tiny_embedder)
     collection.close()
-
-
-class ViewHeadEmbedder:
-    """The real tiny embedder with a seeded random viewpoint head over the tiny index's grid (`classes`
-    cameras); records how many images each embedding call gets."""
-
-    def __init__(self, embedder, classes: int):
-        self.embedder, self.info, self.calls = embedder, embedder.info, []
-        rng = np.random.default_rng(0)
-        self.weights = rng.normal(size=(embedder.info.dim + 1, classes)).astype(np.float32)
-
-    def embed(self, images: np.ndarray) -> np.ndarray:
-        self.calls.append(len(images))
-        return self.embedder.embed(images)
-
-    def view_head(self):
-        return self.weights, 1.0
 
 
 @pytest.fixture
