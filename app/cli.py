@@ -362,6 +362,7 @@ def _evaluate_parser(evaluate: argparse.ArgumentParser) -> None:
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
     from app import bootstrap
+    from app.deps import search_options
     from evaluation.plan import objectron_baseline, plan_targets
     from evaluation.report import run_evaluation
 
@@ -377,7 +378,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
         catalogue_ids = [e.model_id for e in bootstrap.ensure_catalogue(settings)]
         results = run_evaluation(targets, args.queries, args.seed, bootstrap.hdri_dir(settings), args.out,
                                  args.artefacts, workers=settings.render_workers, baselines=baselines,
-                                 catalogue_ids=catalogue_ids)
+                                 catalogue_ids=catalogue_ids, search=search_options(settings))
         for label, target in results["targets"].items():
             summary = {name: {k: round(s[k], 3) for k in ("top1", "top5", "seat_kind")}
                        | {"mean_err_deg": round(s["pose"]["mean_deg"], 2)} for name, s in target["sets"].items()}
@@ -390,6 +391,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> None:
 def _evaluate_real_photos(args: argparse.Namespace, settings: Settings, targets: list, required: bool) -> None:
     """The real-photo section; when the photos were never extracted it is skipped with a warning, unless
     it was asked for alone (--sets real)."""
+    from app.deps import search_options
     from evaluation.real_photo_report import run_real_photo_section
     from evaluation.real_photo_set import load_manifest
 
@@ -399,7 +401,8 @@ def _evaluate_real_photos(args: argparse.Namespace, settings: Settings, targets:
               f"extract --out {images_dir})", file=sys.stderr)
         return
     detector = _detector(settings) if args.detector else None
-    results = run_real_photo_section(targets, photos, images_dir, args.out, args.artefacts, detector)
+    results = run_real_photo_section(targets, photos, images_dir, args.out, args.artefacts, detector,
+                                     search_options(settings))
     for label, modes in results["targets"].items():
         for mode, result in modes.items():
             main, seats = result["all"]["main"], result["all"]["seats"]

@@ -48,6 +48,12 @@ class Services:
     batchers: Batchers | None = None  # queries go through them when batching is on
 
 
+def search_options(settings: Settings) -> dict[str, bool]:
+    """The Searcher options the settings choose (index.search.Searcher keywords): the service and
+    `photo2cad evaluate` search alike."""
+    return {"view_prior": settings.view_head, "mirror_views": settings.view_head_mirror}
+
+
 def load_services(settings: Settings, embedder: Embedder | None = None,
                   batchers: Batchers | None = None) -> Services:
     """Open the index and build the searcher; the index must exist (`photo2cad index build`).
@@ -56,7 +62,7 @@ def load_services(settings: Settings, embedder: Embedder | None = None,
     collection = Collection.open(settings.resolved_index_dir)
     log.info("index %s: %s", settings.resolved_index_dir, collection.manifest.get("counts"))
     calibration = load_calibration(settings, embedder.info.name, collection.manifest)
-    head = {"view_prior": settings.view_head, "mirror_views": settings.view_head_mirror}
+    head = search_options(settings)
     searcher = (Searcher(collection, batchers.embed, neighbours=batchers.search, calibration=calibration,
                          kind_head_of=embedder, **head)
                 if batchers else Searcher(collection, embedder, calibration=calibration, **head))

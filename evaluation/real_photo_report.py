@@ -50,13 +50,16 @@ def photo_answerer(searcher: Searcher, detector=None, max_side_px: int = 1280) -
     return answer
 
 
-def real_photo_results(targets: list, photos: list[RealPhoto], images_dir: Path, detector=None) -> dict:
-    """Every target (evaluation.report.EvalTarget) answered whole-image and, with a detector, per seat."""
+def real_photo_results(targets: list, photos: list[RealPhoto], images_dir: Path, detector=None,
+                       search: dict[str, bool] | None = None) -> dict:
+    """Every target (evaluation.report.EvalTarget) answered whole-image and, with a detector, per seat.
+    search: index.search.Searcher options (view_prior, mirror_views) as the service is configured."""
+    search = dict(search or {})
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "set": composition(photos),
-               "detector": detector is not None, "targets": {}}
+               "detector": detector is not None, "search": search, "targets": {}}
     for target in targets:
-        searcher = Searcher(target.collection, target.embedder,
-                            calibration=shipped_calibration(target.collection.manifest))  # the service's bars
+        searcher = Searcher(target.collection, target.embedder,  # the service's bars and pose options
+                            calibration=shipped_calibration(target.collection.manifest), **search)
         modes = {WHOLE: photo_answerer(searcher)}
         if detector is not None:
             modes[DETECTOR] = photo_answerer(searcher, detector)
@@ -122,11 +125,22 @@ def markdown_section(results: dict) -> str:
     if not results["detector"]:
         lines += [("The detector was not available to this run: detection is not measured, only whole-image "
                   "answers."), ""]
+    lines += [_pose_line(results.get("search", {})), ""]
     for split in ("all", "dev", "test"):
         lines += [f"### {split} ({_images(results, split)} photos)", "", _table(results, split), ""]
     lines += ["### Seat kind by kind (main seat, all photos)", "", KINDS_METHOD, _kinds_table(results), ""]
     lines += ["### Error bars (main seat)", "", BARS_METHOD, _bars_table(results), ""]
     return "\n".join(lines + [SECTION_END, ""])
+
+
+def _pose_line(search: dict[str, bool]) -> str:
+    """What the pose was made of in this run (embedders without a viewpoint head over their grid get none)."""
+    head, mirror = search.get("view_prior", True), search.get("mirror_views", True)
+    head_text = ("the embedder's viewpoint head as a prior, read on each crop"
+                 + (" and on its mirror image" if mirror else " only") if head else "retrieval alone")
+    return (f"Pose: {head_text} (PHOTO2CAD_VIEW_HEAD={str(head).lower()}, "
+            f"PHOTO2CAD_VIEW_HEAD_MIRROR={str(mirror).lower()}); an embedder without a viewpoint head over its "
+            "index's grid gets retrieval alone.")
 
 
 def _images(results: dict, split: str) -> int | str:
@@ -198,7 +212,7 @@ def splice_section(markdown: str, section: str) -> str:
 
 
 def run_real_photo_section(targets: list, photos: list[RealPhoto], images_dir: Path, out_md: Path,
-                           artefacts_dir: Path, detector=None) -> dict:
+                           artefacts_dir: Path, detector=None, search: dict[str, bool] | None = None) -> dict:
     """Check that no target was trained on these photos, score every target, write the results JSON into
     artefacts_dir and splice the section into out_md (created if missing). Returns the results."""
     import json
@@ -211,7 +225,7 @@ def run_real_photo_section(targets: list, photos: list[RealPhoto], images_dir: P
     if missing:
         raise FileNotFoundError(f"{len(missing)} real photos missing in {images_dir} (e.g. {missing[0]}); extract "
                                 f"them: python -m evaluation.real_photo_set extract --out {images_dir}")
-    results = real_photo_results(targets, photos, images_dir, detector)
+    results = real_photo_results(targets, photos, images_dir, detector, search)
     Path(artefacts_dir).mkdir(parents=True, exist_ok=True)
     (Path(artefacts_dir) / "evaluation_realphotos.json").write_text(json.dumps(results, indent=1, default=str))
     old = Path(out_md).read_text() if Path(out_md).exists() else ""

@@ -51,11 +51,13 @@ PoseBaseline = Callable[[np.ndarray, np.ndarray], dict]  # (images, true cameras
 def run_evaluation(targets: list[EvalTarget], n_queries: int, seed: int, panoramas_dir: Path,
                    out_md: Path, artefacts_dir: Path, workers: int = 2,
                    baselines: dict[str, PoseBaseline] | None = None,
-                   catalogue_ids: list[str] | None = None) -> dict:
+                   catalogue_ids: list[str] | None = None, search: dict[str, bool] | None = None) -> dict:
     """Evaluate every target on one seeded split; writes out_md, and into artefacts_dir the split,
     the per-query results (JSON), the error plot and example query images (PNG). Returns the results.
     baselines: outside pose estimators by label, run on the same images (pose error only);
-    catalogue_ids: the ids training draws its hold-outs from (default: the models in every index)."""
+    catalogue_ids: the ids training draws its hold-outs from (default: the models in every index);
+    search: index.search.Searcher options (view_prior, mirror_views) as the service is configured (default
+    the Searcher's defaults)."""
     artefacts_dir.mkdir(parents=True, exist_ok=True)
     split = _split(targets, n_queries, seed, panoramas_dir, catalogue_ids)
     check_targets(targets, held_out(split))
@@ -64,10 +66,11 @@ def run_evaluation(targets: list[EvalTarget], n_queries: int, seed: int, panoram
     _example_strip(images, artefacts_dir / "evaluation_examples.png")
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": _machine(),
                "config": {"queries_per_set": n_queries, "seed": seed, "split": _split_info(split),
-                          "models_in_every_index": len(set.intersection(*map(_model_ids, targets)))},
+                          "models_in_every_index": len(set.intersection(*map(_model_ids, targets))),
+                          "search": dict(search or {})},
                "reference_mean_error_deg": REFERENCE, "targets": {}}
     for target in targets:
-        results["targets"][target.label] = _evaluate_target(target, split, images)
+        results["targets"][target.label] = _evaluate_target(target, split, images, search or {})
     results["baselines"] = {label: {name: estimate(images[name], _true_cameras(split.sets[name]))
                                     for name in SET_NAMES} for label, estimate in (baselines or {}).items()}
     (artefacts_dir / "evaluation_results.json").write_text(json.dumps(results, indent=1, default=str))
@@ -144,10 +147,11 @@ def _images(split: EvaluationSplit, collection: Collection, panoramas_dir: Path,
             "heldout_models": compose(heldout, rgba[len(render):], None)}
 
 
-def _evaluate_target(target: EvalTarget, split: EvaluationSplit, images: dict[str, np.ndarray]) -> dict:
+def _evaluate_target(target: EvalTarget, split: EvaluationSplit, images: dict[str, np.ndarray],
+                     search: dict[str, bool]) -> dict:
     # The seat-kind classifier must not learn the held-out models, as if they were not in the catalogue.
     searcher = Searcher(target.collection, target.embedder, kind_holdouts=split.heldout_models,
-                        calibration=shipped_calibration(target.collection.manifest))
+                        calibration=shipped_calibration(target.collection.manifest), **search)
     fill_symmetries(target.collection.store, searcher.symmetries)  # an index made before detection
     started = time.perf_counter()
     outcomes = evaluate_sets(searcher, split.sets, images, target.label)

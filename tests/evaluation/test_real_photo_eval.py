@@ -188,3 +188,29 @@ def test_the_detector_mode_finds_the_seats_the_whole_image_misses(tmp_path, tiny
     assert modes[WHOLE]["all"]["seats"]["recall"] == 0.0
     assert modes[DETECTOR]["all"]["seats"]["recall"] == 1.0
     assert len(modes[DETECTOR]["per_photo"][0]["predicted"]) >= 2
+
+
+@pytest.mark.parametrize("search", [{}, {"view_prior": True, "mirror_views": False}, {"view_prior": False}])
+def test_the_real_photos_are_searched_with_the_services_pose_options(tmp_path, tiny_index_settings, tiny_embedder,
+                                                                     search):
+    """`photo2cad evaluate` passes the service's pose settings (app.deps.search_options): with the mirror on,
+    each photo is embedded with its mirror image; the section says which pose was measured."""
+    from evaluation.real_photo_report import markdown_section, real_photo_results
+    from evaluation.report import EvalTarget
+    from index.build import view_cameras
+    from index.collection import Collection
+    from tests.conftest import TWO_SEATS_PHOTO, ViewHeadEmbedder
+
+    photo = RealPhoto("two", TWO_SEATS_PHOTO.name, 480, 480, {"repository": "photo2cad"}, "dev", "armchair",
+                      (LabelledSeat("armchair", (300.0, 150.0, 470.0, 400.0), "front", "level"),))
+    collection = Collection.open(tiny_index_settings.resolved_index_dir)
+    try:
+        embedder = ViewHeadEmbedder(tiny_embedder, len(view_cameras(collection.view_config)))
+        results = real_photo_results([EvalTarget("tiny", collection, embedder)], [photo], TWO_SEATS_PHOTO.parent,
+                                     search=search)
+    finally:
+        collection.close()
+    mirrored = search.get("view_prior", True) and search.get("mirror_views", True)
+    assert embedder.calls == [2 if mirrored else 1] and results["search"] == search
+    expected = {0: "retrieval alone", 1: "read on each crop only", 2: "and on its mirror image"}
+    assert expected[2 if mirrored else int(search.get("view_prior", True))] in markdown_section(results)
