@@ -22,7 +22,7 @@ import numpy as np
 
 from app import bootstrap
 from app.settings import Settings
-from evaluation.real_photo_eval import evaluate_answerer
+from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest, missing_photos
 from index import scene
@@ -75,17 +75,6 @@ def averaged_crops(crops: list[tuple[float, float, float]]):
     return answer_seats
 
 
-def summary(result: dict) -> dict:
-    out = {}
-    for split in ("all", "dev", "test"):
-        main, seats = result[split]["main"], result[split]["seats"]
-        out[split] = {"kind": round(main["kind"], 3), "view_45": round(main["view"]["within_45"], 3),
-                      "flips": round(main["view"]["flips"], 3), "recall": round(seats["recall"], 3),
-                      "main_first": round(seats["main_first"], 3), "seat_kind": round(seats["kind"], 3),
-                      "seat_view_45": round(seats["view"]["within_45"], 3)}
-    return out
-
-
 def run(photos_dir: Path) -> dict:
     settings = Settings()
     collection = Collection.open(settings.resolved_index_dir)
@@ -96,12 +85,12 @@ def run(photos_dir: Path) -> dict:
                  "whole_box_first": WholeBoxFirst(tiled)}
     photos, results = load_manifest(), {}
     for name, detector in detectors.items():
-        results[name] = summary(evaluate_answerer(photo_answerer(searcher, detector), photos, photos_dir, True))
+        results[name] = headline(evaluate_answerer(photo_answerer(searcher, detector), photos, photos_dir, True))
     shipped = scene.answer_seats
     for name, crops in CROPS.items():
         scene.answer_seats = averaged_crops(crops)
         try:
-            results[name] = summary(evaluate_answerer(photo_answerer(searcher, tiled), photos, photos_dir, True))
+            results[name] = headline(evaluate_answerer(photo_answerer(searcher, tiled), photos, photos_dir, True))
         finally:
             scene.answer_seats = shipped
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": settings.embedder,

@@ -24,7 +24,7 @@ import numpy as np
 
 from app import bootstrap
 from app.settings import Settings
-from evaluation.real_photo_eval import evaluate_answerer
+from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest, missing_photos
 from index.calibration import shipped_calibration
@@ -34,24 +34,12 @@ from index.search import Searcher
 from models.photo import load_photo
 
 
-def figures(result: dict) -> dict:
-    """evaluate_answerer's result -> main-seat and per-seat kind / view / flips per split."""
-    out = {}
-    for split in ("all", "dev", "test"):
-        main, seats = result[split]["main"], result[split]["seats"]
-        out[split] = {"main_kind": round(main["kind"], 3), "main_view_45": round(main["view"]["within_45"], 3),
-                      "main_flips": round(main["view"]["flips"], 3), "seat_kind": round(seats["kind"], 3),
-                      "seat_view_45": round(seats["view"]["within_45"], 3),
-                      "seat_flips": round(seats["view"]["flips"], 3)}
-    return out
-
-
 def accuracy(searcher: Searcher, detector, photos, photos_dir: Path) -> dict:
     out = {}
     for mirror in (False, True):
         searcher.mirror_views = mirror
         result = evaluate_answerer(photo_answerer(searcher, detector), photos, photos_dir, boxes=True)
-        out["on" if mirror else "off"] = figures(result)
+        out["on" if mirror else "off"] = headline(result)
     return out
 
 
@@ -74,7 +62,7 @@ def cost(searcher: Searcher, detector, files: list[Path], repeats: int) -> list[
     return rows
 
 
-def run(photos_dir: Path, timing: list[str], repeats: int) -> dict:
+def run(photos_dir: Path, timing: list[Path], repeats: int) -> dict:
     settings = Settings()
     collection = Collection.open(settings.resolved_index_dir)
     embedder = bootstrap.load_embedder(settings)
@@ -89,7 +77,7 @@ def run(photos_dir: Path, timing: list[str], repeats: int) -> dict:
                         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                         "load_before": [round(x, 2) for x in load_before]},
             "photos": len(photos), "accuracy": accuracy(searcher, detector, photos, photos_dir),
-            "cost": cost(searcher, detector, [photos_dir / f"{name}.jpg" for name in timing], repeats),
+            "cost": cost(searcher, detector, timing, repeats),
             "load_after": [round(x, 2) for x in os.getloadavg()]}
 
 
@@ -101,15 +89,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--out", type=Path, default=Path("bench/results/view_mirror.json"))
     args = parser.parse_args()
-    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
-        parser.error(missing)
     if args.repeats < 4:
         parser.error("--repeats must be at least 4 (the first 3 are dropped)")
+    photos = {p.id: p for p in load_manifest()}
     timing = [name for name in args.timing.split(",") if name]
-    unknown = [name for name in timing if not (args.photos / f"{name}.jpg").is_file()]
-    if unknown:
-        parser.error(f"no photo {unknown[0]}.jpg in {args.photos}")
-    report = run(args.photos, timing, args.repeats)
+    if not timing or any(name not in photos for name in timing):
+        parser.error(f"--timing takes ids of the real-photo set (e.g. ikea-038), got {args.timing!r}")
+    if (missing := missing_photos(list(photos.values()), args.photos)) is not None:
+        parser.error(missing)
+    report = run(args.photos, [args.photos / photos[name].file for name in timing], args.repeats)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for mode, rows in report["accuracy"].items():
         print(mode, rows)

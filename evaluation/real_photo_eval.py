@@ -126,6 +126,19 @@ def score_photos(photos: list[RealPhoto], predictions: list[list[SeatPrediction]
     return result
 
 
+def headline(result: dict) -> dict:
+    """evaluate_answerer's result (with boxes) -> per split (all, dev, test) the figures the benches compare:
+    main-seat kind, view within 45 deg and flips; recall, main seat first; per-seat kind, view and flips."""
+    out = {}
+    for split in ("all", "dev", "test"):
+        main, seats = result[split]["main"], result[split]["seats"]
+        figures = {"kind": main["kind"], "view_45": main["view"]["within_45"], "flips": main["view"]["flips"],
+                   "recall": seats["recall"], "main_first": seats["main_first"], "seat_kind": seats["kind"],
+                   "seat_view_45": seats["view"]["within_45"], "seat_flips": seats["view"]["flips"]}
+        out[split] = {name: round(float(value), 3) for name, value in figures.items()}
+    return out
+
+
 def kind_summary(rows: list[dict]) -> dict:
     """Seat kind per labelled kind over rows (score_seat's): {kind: {"n": seats, "right": right answers,
     "answered": {predicted kind: count}}}, kinds sorted by name."""

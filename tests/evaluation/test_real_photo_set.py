@@ -108,3 +108,16 @@ def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
                             text=True, check=False, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "real photos are not in" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--repeats", "2"], "--repeats must be at least 4"),
+    (["--timing", "no-such-photo"], "--timing takes ids of the real-photo set"),
+    (["--timing", ","], "--timing takes ids of the real-photo set")])
+def test_the_mirror_bench_refuses_bad_arguments_before_any_work(arguments, message, tmp_path):
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "bench.view_mirror", "--photos", str(tmp_path), *arguments],
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr.splitlines()[-1]
