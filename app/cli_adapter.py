@@ -30,6 +30,17 @@ def lite0_block(text: str) -> int:
     return int(text)
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    """Distinct non-negative integers separated by commas, e.g. "0,1"."""
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0,1, not {text!r}") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct non-negative seeds, not {text!r}")
+    return seeds
+
+
 def shape_manifest(text: str) -> Path:
     """argparse type: a readable shape-set manifest (models.training_data.shape_set_models), checked
     before any work starts."""
@@ -112,6 +123,9 @@ def add_finetune_parser(commands, at_least, positive_float) -> None:
                       help="also train on a set of extra shapes (manifest.json); repeatable")
     tune.add_argument("--extra-queries", type=at_least(1), default=24, help="renders per extra shape, default 24")
     tune.add_argument("--seed", type=at_least(0), default=None, help="training seed, default 0")
+    tune.add_argument("--render-seeds", type=seed_list, default=(), metavar="S,S,...",
+                      help="draw each model's randomised renders once per seed and train on all of them "
+                           "(more distinct images, each seed cached on its own); default: the training seed")
     tune.add_argument("--frozen-top", action="store_true",
                       help="control run: keep Lite0's top frozen, train only the embedding and heads")
     tune.add_argument("--include-heldout", action="store_true",
@@ -138,7 +152,7 @@ def train_finetune_command(args: argparse.Namespace, settings: Settings) -> int:
         settings, config, feature_config(args), out,
         args.lite0_index or settings.data_dir / "index" / "efficientnet_lite0",
         args.cache or settings.data_dir / "training" / "finetune", skip.models, skip.panoramas, skip.split_seed,
-        extra_shapes=args.extra_shapes, extra_queries=args.extra_queries)
+        extra_shapes=args.extra_shapes, extra_queries=args.extra_queries, render_seeds=args.render_seeds)
     print(f"trained {manifest['epochs_done']} epochs ({manifest['training_seconds']} s) on "
           f"{manifest['data']['models']} models ({manifest['data']['query_images']} query images, "
           f"{manifest['data']['clean_views']} clean views) into {out}; validation top-1: ImageNet Lite0 "

@@ -57,13 +57,14 @@ def load_finetuned_embedder(settings: Settings, folder: Path | None = None) -> F
 def train_lite0_finetune(settings: Settings, config, features, out_dir: Path, lite0_index: Path, cache_dir: Path,
                          heldout_models: list[str], heldout_panoramas: list[str], split_seed: int | None,
                          progress: bool = True, extra_shapes: Sequence[Path] = (), extra_queries: int = 24,
-                         shapes_index: Path | None = None) -> dict:
+                         shapes_index: Path | None = None, render_seeds: Sequence[int] = ()) -> dict:
     """Train models.finetune's network (config: FinetuneConfig; features: adapter_features.FeatureConfig)
     into out_dir on finetune_training_data's set (the same arguments). Returns the manifest."""
     from models.finetune import train_finetune
 
     data = finetune_training_data(settings, config.first_block, features, lite0_index, cache_dir, heldout_models,
-                                  heldout_panoramas, split_seed, progress, extra_shapes, extra_queries, shapes_index)
+                                  heldout_panoramas, split_seed, progress, extra_shapes, extra_queries, shapes_index,
+                                  render_seeds)
     return train_finetune(data.queries, data.clean, data.kinds, data.grid, data.top, out_dir, config, data.info,
                           progress)
 
@@ -85,15 +86,14 @@ class FinetuneData:
 def finetune_training_data(settings: Settings, first_block: int, features, lite0_index: Path, cache_dir: Path,
                            heldout_models: list[str], heldout_panoramas: list[str], split_seed: int | None,
                            progress: bool = True, extra_shapes: Sequence[Path] = (), extra_queries: int = 24,
-                           shapes_index: Path | None = None) -> FinetuneData:
+                           shapes_index: Path | None = None, render_seeds: Sequence[int] = ()) -> FinetuneData:
     """The training set on the catalogue models of lite0_index but the held-out ones, over crops of the
     panoramas but the held-out ones; activations of Lite0 cut before first_block cached in
     cache_dir/{queries,clean}. extra_shapes: manifests of extra shape sets, `extra_queries` renders each,
     clean views from the Lite0 index at shapes_index (default cache_dir's sibling `shapes_index`, shared
-    with train-adapter)."""
+    with train-adapter). render_seeds: draw every model's randomised renders (cameras, lights, augmentation,
+    background crops) once with each of these seeds and train on all of them; default (features.seed,)."""
     from app.bootstrap import ensure_catalogue, hdri_dir
-    from models.adapter_features import query_features
-    from models.augment import background_pool
     from models.finetune import lite0_parts
     from models.training_data import shape_set_models
     from models.transfer import build_embedder
@@ -107,11 +107,10 @@ def finetune_training_data(settings: Settings, first_block: int, features, lite0
     panorama_files = [p for p in sorted(hdri_dir(settings).glob("*.exr")) if p.name not in heldout_panoramas]
     weights = prepare_weights("efficientnet_lite0", settings.weights_dir, progress=False)
     trunk, top = lite0_parts(weights, first_block, features.input_size_px)
-    pool = background_pool([load_panorama(p) for p in panorama_files], features.input_size_px,
-                           BACKGROUND_POOL, features.seed)
+    panoramas = [load_panorama(p) for p in panorama_files]
+    seeds = list(render_seeds) or [features.seed]
     began = time.time()
-    queries = query_features(train_models, trunk, pool, features, cache_dir / "queries", settings.render_workers,
-                             progress, normalise=False)
+    queries = _randomised(train_models, trunk, panoramas, features, seeds, cache_dir, settings, progress)
     clean = _clean(lite0_index, trunk, cache_dir, progress).for_models(queries.model_ids)
     kinds = [m.seat_kind for m in train_models]
     info = {"catalogue": str(settings.catalogue_dir), "heldout_models_excluded": heldout_models,
@@ -119,13 +118,14 @@ def finetune_training_data(settings: Settings, first_block: int, features, lite0
             "panoramas": [p.name for p in panorama_files], "features": features.to_json(),
             "lite0_index": str(lite0_index), "lite0_weights": str(weights),
             "trunk_activation_shape": list(trunk.shape), "activation_dtype": "float16",
-            "not_in_lite0_index": sorted(e.model_id for e in entries if e.model_id not in indexed)}
+            "not_in_lite0_index": sorted(e.model_id for e in entries if e.model_id not in indexed),
+            "render_seeds": seeds}
     if extra:
         shapes_index = shapes_index or cache_dir.parent / "shapes_index"
         index_training_shapes(settings, extra, shapes_index, build_embedder(
             "efficientnet_lite0", settings.weights_dir, input_size_px=features.input_size_px), progress)
-        more = query_features(extra, trunk, pool, replace(features, queries=extra_queries), cache_dir / "queries",
-                              settings.render_workers, progress, normalise=False)
+        more = _randomised(extra, trunk, panoramas, replace(features, queries=extra_queries), seeds, cache_dir,
+                           settings, progress)
         more_clean = _clean(shapes_index, trunk, cache_dir, progress).for_models(more.model_ids)
         queries, clean = join_training_sets(queries, clean, more, more_clean)
         kinds += [m.seat_kind for m in extra]
@@ -133,6 +133,21 @@ def finetune_training_data(settings: Settings, first_block: int, features, lite0
                  "extra_queries_per_shape": extra_queries, "shapes_index": str(shapes_index)}
     info["cache_seconds_this_run"] = round(time.time() - began, 1)
     return FinetuneData(queries, clean, kinds, view_cameras(_view_config(lite0_index)), top, info)
+
+
+def _randomised(train_models: list, trunk, panoramas: list[np.ndarray], features, seeds: list[int], cache_dir: Path,
+                settings: Settings, progress: bool):
+    """adapter_features.QueryFeatures of the trunk's activations of `features.queries` randomised renders of
+    each model per seed in seeds (each seed its own background crops), rows of all seeds stacked."""
+    from models.adapter_features import query_features, stack_queries
+    from models.augment import background_pool
+
+    parts = []
+    for seed in seeds:
+        pool = background_pool(panoramas, features.input_size_px, BACKGROUND_POOL, seed)
+        parts.append(query_features(train_models, trunk, pool, replace(features, seed=seed), cache_dir / "queries",
+                                    settings.render_workers, progress, normalise=False))
+    return stack_queries(parts)
 
 
 def _clean(index_dir: Path, trunk, cache_dir: Path, progress: bool):

@@ -89,6 +89,16 @@ def query_features(models: Sequence[TrainingModel], backbone, backgrounds: np.nd
     return _assemble(models, files, config, normalise)
 
 
+def stack_queries(parts: Sequence[QueryFeatures]) -> QueryFeatures:
+    """Query sets of the same models (e.g. drawn with different seeds) as one: their rows stacked."""
+    first = parts[0]
+    if any(p.model_ids != first.model_ids or p.input_size_px != first.input_size_px for p in parts):
+        raise TrainingDataError("query sets to stack must hold the same models at the same input size")
+    return QueryFeatures(*(np.concatenate([getattr(p, name) for p in parts])
+                           for name in ("features", "model", "cameras")), first.model_ids, first.input_size_px,
+                         np.concatenate([p.random_materials for p in parts]))
+
+
 def model_cameras(model_id: str, config: FeatureConfig) -> np.ndarray:
     """The (queries, 3) seeded random cameras of one model."""
     return sphere_cameras(config.queries, "montecarlo", tuple(config.polar_range_deg), _seed(config.seed, model_id))

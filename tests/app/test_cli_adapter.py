@@ -22,6 +22,9 @@ from app.cli import main
     (["train-finetune", "--first-block", "16"], "must be a Lite0 block from 1 to 15"),
     (["train-finetune", "--learning-rate", "-1"], "must be a positive number"),
     (["train-finetune", "--batch-size", "1"], "must be at least 2"),
+    (["train-finetune", "--render-seeds", "0,x"], "expected seeds like 0,1"),
+    (["train-finetune", "--render-seeds", "1,1"], "expected distinct non-negative seeds"),
+    (["train-finetune", "--render-seeds", "0,-1"], "expected distinct non-negative seeds"),
     (["calibrate", "--unseen-share", "1.5"], "must be between 0 and 1"),
 ])
 def test_train_adapter_and_fit_kind_head_refuse_bad_flags_with_one_line(flags, message, capsys) -> None:
@@ -49,3 +52,23 @@ def test_feature_options_reach_the_feature_config() -> None:
     assert feature_config(parse(["train-adapter", "--random-materials", "0.25"])).p_random_materials == 0.25
     assert feature_config(parse(["train-adapter", "--plain", "--queries", "9"])).queries == 9
 
+
+
+def test_render_seeds_reach_the_training(monkeypatch, tmp_path) -> None:
+    from types import SimpleNamespace
+
+    import app.cli
+    import app.finetune
+
+    asked = {}
+
+    def train(*args, **kwargs):
+        asked.update(kwargs)
+        raise SystemExit(0)
+
+    monkeypatch.setenv("PHOTO2CAD_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(app.finetune, "train_lite0_finetune", train)
+    monkeypatch.setattr(app.cli, "_training_holdouts", lambda *a: SimpleNamespace(models=[], panoramas=[], split_seed=0))
+    with pytest.raises(SystemExit):
+        main(["train-finetune", "--render-seeds", "0,3"])
+    assert asked["render_seeds"] == (0, 3)

@@ -98,3 +98,29 @@ def test_train_finetune_command_refuses_a_trained_folder_without_force(finetuned
     assert "already holds a trained network (--force to train again)" in capsys.readouterr().out
     assert (folder / WEIGHTS_FILE).read_bytes() == before
     assert json.loads((folder / "manifest.json").read_text())["kind"] == "lite0 top-block fine-tuning run"
+
+
+def test_render_seeds_stack_distinct_renders_of_every_model(tiny_cad_dir, tiny_index_settings, tmp_path) -> None:
+    from dataclasses import replace
+
+    from app.finetune import _randomised
+    from models.adapter_features import model_cameras, stack_queries
+    from models.training_data import TrainingDataError, TrainingModel
+
+    models = [TrainingModel(f"test#{name}", str(tiny_cad_dir / f"{name}.{ext}"), kind)
+              for name, (ext, kind) in TINY_MODELS.items()]
+    trunk, _ = lite0_parts(prepare_weights("efficientnet_lite0", tiny_index_settings.weights_dir, progress=False),
+                           CONFIG.first_block, SIZE)
+    panorama = np.random.default_rng(0).integers(0, 256, (64, 128, 3), dtype=np.uint8)
+    settings = Settings(data_dir=tmp_path, render_workers=1, _env_file=None)
+    one = _randomised(models, trunk, [panorama], FEATURES, [0], tmp_path / "cache", settings, False)
+    both = _randomised(models, trunk, [panorama], FEATURES, [0, 1], tmp_path / "cache", settings, False)
+    n = len(one.features)
+    assert n == len(models) * FEATURES.queries and len(both.features) == 2 * n
+    assert both.model_ids == one.model_ids and np.array_equal(both.model, np.concatenate([one.model, one.model]))
+    assert np.array_equal(both.features[:n], one.features)  # seed 0 as a single-seed run draws it
+    assert np.abs(both.features[n:].astype(np.float32) - one.features.astype(np.float32)).mean() > 1e-2
+    seed1 = np.concatenate([model_cameras(m.model_id, replace(FEATURES, seed=1)) for m in models])
+    assert np.allclose(both.cameras[n:], seed1) and not np.allclose(seed1, one.cameras)
+    with pytest.raises(TrainingDataError, match="same models"):
+        stack_queries([one, replace(one, model_ids=one.model_ids[::-1])])
