@@ -95,3 +95,27 @@ def test_real_tiny_index_finds_off_grid_views(tiny_index_settings, tiny_embedder
         collection.close()
     assert summary["top1"] == 1.0 and summary["seat_kind"] == 1.0
     assert summary["pose"]["mean_deg"] < 30
+
+
+@pytest.mark.parametrize("search", [{}, {"view_prior": True, "mirror_views": False}, {"view_prior": False}])
+def test_the_synthetic_sets_are_searched_with_the_services_pose_options(tiny_index_settings, tiny_embedder,
+                                                                        tiny_cad_dir, search):
+    """run_evaluation's `search` (app.deps.search_options) reaches the Searcher of each target: with the
+    view head's mirror on, every query batch is embedded with its mirror images."""
+    from evaluation.report import EvalTarget, _evaluate_target
+    from evaluation.splits import EvaluationSplit
+    from index.build import view_cameras
+    from tests.conftest import ViewHeadEmbedder, render_rgb
+
+    cameras = angles_to_camera(np.array([50.0, 75.0]), np.array([23.0, 200.0]))
+    images = render_rgb(tiny_cad_dir / "box_chair.glb", cameras)
+    split = EvaluationSplit(0, (20.0, 90.0), 2.0, [], [], [], {"render": [Query("test#box_chair", tuple(c))
+                                                                          for c in cameras]})
+    collection = Collection.open(tiny_index_settings.resolved_index_dir)
+    try:
+        embedder = ViewHeadEmbedder(tiny_embedder, len(view_cameras(collection.view_config)))
+        result = _evaluate_target(EvalTarget("tiny", collection, embedder), split, {"render": images}, search)
+    finally:
+        collection.close()
+    mirrored = search.get("view_prior", True) and search.get("mirror_views", True)
+    assert embedder.calls == [4 if mirrored else 2] and result["sets"]["render"]["top1"] == 1.0
