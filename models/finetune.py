@@ -107,7 +107,7 @@ def train_finetune(queries: QueryFeatures, clean: CleanViews, seat_kinds: list[s
         raise TrainingError(f"activations of width {queries.features.shape[1]} do not fit the top's input "
                             f"{tuple(top.input.shape[1:])}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_resume(out_dir, config)
+    check_resume(out_dir, config, data_info or {})
     data = _Data(select_queries(queries, config), clean, seat_kinds, grid, config)
     data.backbone_embed = pooled_features(top)
     adapter = AdapterConfig(queries.model_ids, data.kinds, len(grid), efficientnet_lite.HEAD_CHANNELS,

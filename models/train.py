@@ -103,19 +103,30 @@ def is_trained(out_dir: Path) -> bool:
     return (out_dir / MANIFEST_FILE).exists() and (out_dir / "config.json").exists()
 
 
-def check_resume(out_dir: Path, config) -> None:
-    """Record config (anything with to_json(), e.g. TrainConfig) in out_dir, or refuse one that differs
-    from the run already there (max_minutes may change between resumes)."""
+def check_resume(out_dir: Path, config, data: dict | None = None) -> None:
+    """Record config (anything with to_json(), e.g. TrainConfig) and the training data's description `data`
+    (a manifest's "data": seeds, shapes, held-out sets; keys ending in "_this_run" are ignored) in out_dir,
+    or refuse a run already there whose settings or data differ (max_minutes may change between resumes)."""
     path = out_dir / TRAIN_CONFIG_FILE
-    wanted = config.to_json()
+    wanted = config.to_json() | ({"data": resumable_data(data)} if data is not None else {})
     resumable = {k: v for k, v in wanted.items() if k != "max_minutes"}
     if path.exists():
         saved = {k: v for k, v in json.loads(path.read_text()).items() if k != "max_minutes"}
         if saved != resumable:
-            changed = sorted(k for k in resumable if saved.get(k) != resumable[k])
+            changed = sorted(k for k in resumable.keys() | saved.keys() if saved.get(k) != resumable.get(k))
+            if "data" in changed:
+                changed.remove("data")
+                old, new = saved.get("data") or {}, resumable.get("data") or {}
+                changed += [f"data: {k}" for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
             raise TrainingError(f"{out_dir} holds a training run with other settings ({', '.join(changed)}); "
                                 "use another --out folder or delete it")
     path.write_text(json.dumps(wanted, indent=1))
+
+
+def resumable_data(data: dict) -> dict:
+    """data without what changes from one resume to the next (keys ending in "_this_run"), as JSON would
+    read it back (tuples as lists)."""
+    return json.loads(json.dumps({k: v for k, v in data.items() if not k.endswith("_this_run")}, default=str))
 
 
 def _steps_per_epoch(views: TrainingViews, config: TrainConfig) -> int:

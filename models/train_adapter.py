@@ -76,7 +76,7 @@ def train_adapter(queries: QueryFeatures, clean: CleanViews, seat_kinds: list[st
     queries.model_ids; grid: (v, 3) the index's view cameras. Returns the manifest."""
     started = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_resume(out_dir, config)
+    check_resume(out_dir, config, data_info or {})
     data = _Data(select_queries(queries, config), clean, seat_kinds, grid, config)
     adapter = AdapterConfig(queries.model_ids, data.kinds, len(grid), queries.features.shape[1],
                             config.hidden_dim, config.embedding_dim, config.dropout, queries.input_size_px)

@@ -44,10 +44,12 @@ def tiny_clean(tiny_features, tiny_index_settings, tiny_embedder):
     return clean_views(tiny_index_settings.resolved_index_dir, tiny_embedder.info, queries.model_ids)
 
 
-def _train(tiny_features, tiny_clean, tiny_index_settings, out: Path, config: AdapterTrainConfig = TINY) -> dict:
+def _train(tiny_features, tiny_clean, tiny_index_settings, out: Path, config: AdapterTrainConfig = TINY,
+           data: dict | None = None) -> dict:
     models, _, _, queries = tiny_features
     return train_adapter(queries, tiny_clean, [m.seat_kind for m in models],
-                         view_cameras(tiny_index_settings.view_config()), out, config, {"test": True}, progress=False)
+                         view_cameras(tiny_index_settings.view_config()), out, config, data or {"test": True},
+                         progress=False)
 
 
 def test_features_are_unit_rows_cached_per_model(tiny_features, tiny_embedder, monkeypatch) -> None:
@@ -93,16 +95,9 @@ def test_select_queries_by_count_and_materials(tiny_features) -> None:
 
 
 def test_an_interrupted_run_resumes_after_its_last_epoch(tiny_features, tiny_clean, tiny_index_settings,
-                                                         tmp_path, monkeypatch) -> None:
+                                                         tmp_path, monkeypatch, interrupt_training) -> None:
     out = tmp_path / "adapter"
-    real_epoch = train_module.run_epoch
-
-    def interrupted(step, data, config, epoch):
-        if epoch == 3:
-            raise KeyboardInterrupt
-        return real_epoch(step, data, config, epoch)
-
-    monkeypatch.setattr(train_module, "run_epoch", interrupted)
+    real_epoch = interrupt_training(3)
     with pytest.raises(KeyboardInterrupt):
         _train(tiny_features, tiny_clean, tiny_index_settings, out)
     before = json.loads((out / "progress.json").read_text())["history"]
@@ -120,6 +115,9 @@ def test_a_folder_with_other_settings_is_refused(tiny_features, tiny_clean, tiny
     with pytest.raises(TrainingError, match="other settings"):
         _train(tiny_features, tiny_clean, tiny_index_settings, out, AdapterTrainConfig(**{**TINY.to_json(),
                                                                                         "epochs": 1, "seed": 5}))
+    with pytest.raises(TrainingError, match=r"other settings \(data: test\)"):  # other training data
+        _train(tiny_features, tiny_clean, tiny_index_settings, out, AdapterTrainConfig(**{**TINY.to_json(),
+                                                                                        "epochs": 1}), {"test": 2})
 
 
 def test_the_embedder_maps_images_and_exposes_its_kind_and_view_heads(tiny_features, tiny_clean, tiny_index_settings,

@@ -18,6 +18,7 @@ from models.finetune import (
     pooled_features,
     train_finetune,
 )
+from models.train import TrainingError
 from models.train_adapter import embed_rows, is_trained
 from models.weights import prepare_weights
 from tests.conftest import tiny_activations
@@ -39,11 +40,11 @@ def tiny_set(tiny_cad_dir, tiny_index_settings, lite0_file, tmp_path_factory):
                             SIZE, FEATURES, tmp_path_factory.mktemp("activations"))
 
 
-def _train(tiny_set, lite0_file, out, config=TINY) -> dict:
+def _train(tiny_set, lite0_file, out, config=TINY, data=None) -> dict:
     models, queries, clean, grid = tiny_set
     _, top = lite0_parts(lite0_file, config.first_block, SIZE)
     return train_finetune(queries, clean.for_models(queries.model_ids), [m.seat_kind for m in models], grid, top,
-                          out, config, {"test": True}, progress=False)
+                          out, config, data or {"test": True}, progress=False)
 
 
 def test_the_frozen_top_of_the_trunk_gives_lite0s_vectors(lite0_file, tiny_embedder) -> None:
@@ -84,15 +85,9 @@ def test_training_lowers_the_loss_moves_the_top_and_reloads(tiny_set, lite0_file
         model(rows.astype(np.float32), training=False)["embedding"]), atol=1e-5) and config.seat_kinds
 
 
-def test_an_interrupted_run_resumes_after_its_last_epoch(tiny_set, lite0_file, tmp_path, monkeypatch) -> None:
-    out, real_epoch = tmp_path / "net", train_module.run_epoch
-
-    def interrupted(step, data, config, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real_epoch(step, data, config, epoch)
-
-    monkeypatch.setattr(train_module, "run_epoch", interrupted)
+def test_an_interrupted_run_resumes_after_its_last_epoch(tiny_set, lite0_file, tmp_path, monkeypatch,
+                                                         interrupt_training) -> None:
+    out, real_epoch = tmp_path / "net", interrupt_training(2)
     with pytest.raises(KeyboardInterrupt):
         _train(tiny_set, lite0_file, out)
     before = json.loads((out / "progress.json").read_text())["history"]
@@ -100,6 +95,21 @@ def test_an_interrupted_run_resumes_after_its_last_epoch(tiny_set, lite0_file, t
     monkeypatch.setattr(train_module, "run_epoch", lambda s, d, c, e: started.append(e) or real_epoch(s, d, c, e))
     manifest = _train(tiny_set, lite0_file, out)
     assert len(before) == 2 and started[0] == 2 and manifest["history"][:2] == before
+
+
+def test_a_run_resumes_only_on_the_same_training_data(tiny_set, lite0_file, tmp_path, monkeypatch,
+                                                      interrupt_training) -> None:
+    out, real_epoch = tmp_path / "net", interrupt_training(1)
+    data = {"render_seeds": [0], "extra_shapes": 3, "cache_seconds_this_run": 5.0}
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_set, lite0_file, out, data=data)
+    monkeypatch.setattr(train_module, "run_epoch", real_epoch)
+    with pytest.raises(TrainingError, match=r"other settings \(data: render_seeds\)"):
+        _train(tiny_set, lite0_file, out, data=data | {"render_seeds": [0, 1]})
+    with pytest.raises(TrainingError, match=r"data: extra_shapes, data: render_seeds"):
+        _train(tiny_set, lite0_file, out, data={"render_seeds": (0, 1), "cache_seconds_this_run": 5.0})
+    manifest = _train(tiny_set, lite0_file, out, data=data | {"render_seeds": (0,), "cache_seconds_this_run": 0.1})
+    assert manifest["epochs_done"] == TINY.epochs and manifest["data"]["render_seeds"] == (0,)
 
 
 def test_the_control_run_keeps_the_top_frozen(tiny_set, lite0_file, tmp_path) -> None:
