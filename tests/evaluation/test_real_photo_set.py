@@ -100,7 +100,7 @@ def test_missing_photos_say_how_to_extract_them(tmp_path):
 
 
 @pytest.mark.parametrize("bench", ["bench.bench_detector_tiles", "bench.tiled_answer_variants",
-                                   "bench.view_prior_sweep", "bench.view_mirror"])
+                                   "bench.view_prior_sweep", "bench.view_mirror", "bench.kind_variants"])
 def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     import sys
 
@@ -110,14 +110,18 @@ def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     assert "real photos are not in" in result.stderr.splitlines()[-1]
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    (["--repeats", "2"], "--repeats must be at least 4"),
-    (["--timing", "no-such-photo"], "--timing takes ids of the real-photo set"),
-    (["--timing", ","], "--timing takes ids of the real-photo set")])
-def test_the_mirror_bench_refuses_bad_arguments_before_any_work(arguments, message, tmp_path):
+@pytest.mark.parametrize(("bench", "arguments", "message"), [
+    ("bench.view_mirror", ["--repeats", "2"], "--repeats must be at least 4"),
+    ("bench.view_mirror", ["--timing", "no-such-photo"], "--timing takes ids of the real-photo set"),
+    ("bench.view_mirror", ["--timing", ","], "--timing takes ids of the real-photo set"),
+    ("bench.kind_variants", ["--weights", "0.5,x"], "--weights takes numbers in [0, 1]"),
+    ("bench.kind_variants", ["--weights", "1.5"], "--weights takes numbers in [0, 1]"),
+    ("bench.kind_variants", ["--weights", ","], "--weights takes numbers in [0, 1]"),
+    ("bench.kind_variants", ["--second", "no-such-folder"], "--second: no trained folder at no-such-folder")])
+def test_real_photo_benches_refuse_bad_arguments_before_any_work(bench, arguments, message, tmp_path):
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "bench.view_mirror", "--photos", str(tmp_path), *arguments],
+    result = subprocess.run([sys.executable, "-m", bench, "--photos", str(tmp_path), *arguments],
                             capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr.splitlines()[-1]
