@@ -8,7 +8,8 @@ Seat kind: the detector's label is evidence (a couch is rarely a chair). The sea
 p(kind | crop) are multiplied by p(label | kind) from LABEL_GIVEN_KIND and renormalised (Bayes, the
 detector's answer taken as independent of the embedding). The table is set by hand from what COCO's
 annotators call chair, couch and bench (COCO has no seat-kind labels to fit it on); kinds outside it get
-a flat 1/3.
+a flat 1/3. Last, the probabilities are softened by the searcher's `kind_temperature` (index.kind_calibration),
+so that on photographs they mean what they say.
 No seat found: `detected` is False, `objects` is empty and the answer is the whole image's, as before.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
+from index.kind_calibration import tempered
 from index.oblique import axis_camera, focal_px
 from index.search import SearchAnswer, Searcher
 from models.detector import Detection, SeatDetector
@@ -84,12 +86,13 @@ def answer_seats(photo: Photo, seats: list[Detection], searcher: Searcher, top_k
     if not seats:
         vectors, mirrored = searcher.embed_with_mirror(square_image(photo.image, size_px)[None])
         (answer,) = searcher.search_embeddings(vectors, top_k, true_camera, mirrored)
+        answer = replace(answer, categories=tempered(answer.categories, searcher.kind_temperature))
         return PhotoAnswer(False, [], answer, vectors[0])
     crops = np.stack([square_crop(photo.image, s.box_px, size_px) for s in seats])
     vectors, mirrored = searcher.embed_with_mirror(crops)
     answers = searcher.search_embeddings(vectors, top_k, true_camera, mirrored)
     focal = focal_px(photo.image.size, photo.focal_35mm_mm)
-    objects = [_seat_answer(photo, seat, answer, vector, focal)
+    objects = [_seat_answer(photo, seat, answer, vector, focal, searcher.kind_temperature)
                for seat, answer, vector in zip(seats, answers, vectors)]
     return PhotoAnswer(True, objects, objects[0].answer, objects[0].vector)
 
@@ -101,8 +104,9 @@ def with_main_answer(photo: PhotoAnswer, answer: SearchAnswer) -> PhotoAnswer:
 
 
 def _seat_answer(photo: Photo, seat: Detection, answer: SearchAnswer, vector: np.ndarray,
-                 focal: float) -> SeatAnswer:
-    answer = replace(answer, categories=with_label_evidence(answer.categories, seat.label))
+                 focal: float, kind_temperature: float = 1.0) -> SeatAnswer:
+    answer = replace(answer, categories=tempered(with_label_evidence(answer.categories, seat.label),
+                                                 kind_temperature))
     axis = (axis_camera(answer.matches[0].pose.camera, box_centre(seat.box_px), photo.image.size, focal)
             if answer.matches else None)
     box = tuple(float(v) * photo.scale for v in seat.box_px)

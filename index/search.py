@@ -26,6 +26,7 @@ import numpy as np
 
 from index.calibration import PoseCalibration
 from index.collection import Collection
+from index.kind_calibration import fitted_temperature
 from index.kinds import KindClassifier, collection_kind_classifier
 from index.pose import PoseEstimate, estimate_pose, view_spacing_deg
 from index.store import ModelRecord
@@ -94,14 +95,16 @@ class Searcher:
     micro-batcher), default `embedder`; view_prior: weigh the pose's views by that embedder's viewpoint head
     when it has one that fits the index's view grid, for models scoring under confident_score
     (index.view_prior; False: retrieval alone); mirror_views: read the head on each image and on its mirror
-    image (`embed_with_mirror`, one more embedding per image; index.view_prior, "Mirror averaging")."""
+    image (`embed_with_mirror`, one more embedding per image; index.view_prior, "Mirror averaging");
+    kind_temperature: softens the seat-kind probabilities of photo answers (index.scene applies it last;
+    index.kind_calibration; default: that module's temperature for the embedder)."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
                  category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None,
                  kind_holdouts: Iterable[str] = (), kind_vote_weight: float = KIND_VOTE_WEIGHT,
                  calibration: PoseCalibration | None = None, confident_score: float | None = None,
                  kind_head_of: Embedder | None = None, view_prior: bool = True, mirror_views: bool = True,
-                 ) -> None:
+                 kind_temperature: float | None = None) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
@@ -129,6 +132,8 @@ class Searcher:
         self.view_prior: ViewPrior | None = (own_view_prior(kind_head_of or embedder, collection.view_config)
                                              if view_prior else None)
         self.mirror_views = bool(mirror_views and self.view_prior and self.view_prior.mirror is not None)
+        self.kind_temperature = (fitted_temperature(embedder.info.name) if kind_temperature is None
+                                 else kind_temperature)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images (n, H, W, 3) uint8 -> (n, d) float32 unit rows."""

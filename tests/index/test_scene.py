@@ -14,6 +14,7 @@ from catalogue.seats import SEAT_KINDS
 from index import search
 from index.build import view_cameras
 from index.collection import Collection
+from index.kind_calibration import tempered
 from index.scene import LABEL_GIVEN_KIND, answer_photo, main_first, square_crop, with_label_evidence
 from index.search import Searcher
 from models.detector import Detection
@@ -54,6 +55,19 @@ def test_each_seat_is_answered_main_seat_first(two_seats, seat_detector, searche
         assert sum(p for _, p in seat.answer.categories) == pytest.approx(1.0)
         assert seat.axis_camera is not None and np.linalg.norm(seat.axis_camera) == pytest.approx(1.0)
     assert not np.allclose(armchair.vector, office_chair.vector)
+
+
+@pytest.mark.parametrize("detect", [True, False])
+def test_the_seat_kind_probabilities_are_softened_last(two_seats, seat_detector, searcher, detect):
+    photo = Photo(two_seats, two_seats.size, None)
+    assert searcher.kind_temperature == 1.0  # the tiny embedder has no fitted temperature
+    plain = answer_photo(photo, seat_detector if detect else None, searcher, top_k=1)
+    searcher.kind_temperature = 2.0
+    softer = answer_photo(photo, seat_detector if detect else None, searcher, top_k=1)
+    assert softer.answer.categories == pytest.approx(tempered(plain.answer.categories, 2.0))
+    assert softer.answer.categories[0][1] < plain.answer.categories[0][1] < 1
+    for before, after in zip(plain.objects, softer.objects):  # after the detector's label evidence
+        assert after.answer.categories == pytest.approx(tempered(before.answer.categories, 2.0))
 
 
 def test_the_crop_is_what_is_searched(two_seats, seat_detector, searcher):
