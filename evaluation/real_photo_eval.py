@@ -17,6 +17,10 @@ camera angle) hold when the azimuth error is at most the bound plus SECTOR_HALF_
 quantisation; an azimuth error is never below the camera-angle error at equal elevation, so this is a strict
 test for views from above. A confident flip is a flip whose stated 68 % bound is under VIEW_TOLERANCE_DEG:
 the answer the user is told to trust.
+Seat-kind probabilities: does the stated probability of the answered kind match how often it is right?
+Over seats with a stated probability: accuracy, mean stated probability, the expected calibration error (ECE:
+|accuracy - mean stated| per KIND_BINS equal-width bin of stated probability, weighted by the bin's share), and
+the answers stated at CONFIDENT_KIND or more with how often they are right.
 """
 
 from __future__ import annotations
@@ -36,19 +40,23 @@ MATCH_IOU = 0.5
 VIEW_TOLERANCE_DEG = 45.0
 FLIP_DEG = 120.0
 SECTOR_HALF_DEG = 22.5  # half of a labelled 45-degree azimuth sector
+KIND_BINS = 5
+CONFIDENT_KIND = 0.9
 
 
 @dataclass(frozen=True)
 class SeatPrediction:
     """One answered seat: box (x0, y0, x1, y1) px of the photo after EXIF rotation, seat kind (None when
-    unknown), the best match's camera (3,) in its model's canonical frame (None without a match) and the
-    answer's stated error bounds in degrees (68 % and 90 %; None when not stated)."""
+    unknown), the best match's camera (3,) in its model's canonical frame (None without a match), the
+    answer's stated error bounds in degrees (68 % and 90 %; None when not stated) and the stated probability
+    of its seat kind (None when not stated)."""
 
     box: tuple[float, float, float, float]
     kind: str | None
     camera: tuple[float, float, float] | None
     error_68_deg: float | None = None
     error_90_deg: float | None = None
+    kind_probability: float | None = None
 
     @property
     def azimuth_deg(self) -> float | None:
@@ -88,7 +96,8 @@ def match_seats(seats: tuple[LabelledSeat, ...], predictions: list[SeatPredictio
 def score_seat(seat: LabelledSeat, prediction: SeatPrediction | None) -> dict:
     """One row: kind_right, and when the view is scored, view_error_deg (None without an answer)."""
     row = {"kind": seat.kind, "predicted_kind": prediction.kind if prediction else None,
-           "kind_right": bool(prediction and prediction.kind == seat.kind), "view": seat.view}
+           "kind_right": bool(prediction and prediction.kind == seat.kind), "view": seat.view,
+           "kind_probability": prediction.kind_probability if prediction else None}
     if seat.azimuth_deg is not None:
         estimated = prediction.azimuth_deg if prediction else None
         row["view_error_deg"] = (None if estimated is None
@@ -111,7 +120,8 @@ def score_photos(photos: list[RealPhoto], predictions: list[list[SeatPrediction]
     """Main-seat figures for every answerer; per-seat figures (recall, kind, view) when `boxes`."""
     main = [score_seat(p.main_seat, preds[0] if preds else None) for p, preds in zip(photos, predictions)]
     result = {"images": len(photos), "main": {**_summary(main), "error_bars": bar_summary(main),
-                                              "by_kind": kind_summary(main)}}
+                                              "by_kind": kind_summary(main),
+                                              "kind_probabilities": kind_probability_summary(main)}}
     if boxes:
         rows, recalled = [], []
         first = [bool(preds) and box_iou(p.main_seat.box, preds[0].box) >= MATCH_IOU
@@ -122,7 +132,7 @@ def score_photos(photos: list[RealPhoto], predictions: list[list[SeatPrediction]
             rows += [score_seat(s, m) for s, m in zip(photo.seats, matched) if m is not None]
         result["seats"] = {"labelled": len(recalled), "recall": float(np.mean(recalled)) if recalled
                            else float("nan"), "main_first": float(np.mean(first)) if first else float("nan"),
-                           **_summary(rows)}
+                           **_summary(rows), "kind_probabilities": kind_probability_summary(rows)}
     return result
 
 
@@ -165,6 +175,23 @@ def bar_summary(rows: list[dict]) -> dict:
             "within_90": float(np.mean(errors <= b90 + SECTOR_HALF_DEG)),
             "median_68_deg": float(np.median(b68)),
             "confident_flips": float(np.mean((errors > FLIP_DEG) & (b68 < VIEW_TOLERANCE_DEG)))}
+
+
+def kind_probability_summary(rows: list[dict]) -> dict:
+    """Over rows (score_seat's) with a stated seat-kind probability: n, right (accuracy), stated (mean stated
+    probability), ece, confident (share stated at CONFIDENT_KIND or more) and confident_right (their accuracy,
+    nan when none); module docstring."""
+    stated = [(r["kind_probability"], r["kind_right"]) for r in rows if r.get("kind_probability") is not None]
+    if not stated:
+        return {"n": 0}
+    probability, right = (np.array(column, float) for column in zip(*stated))
+    bins = np.minimum((probability * KIND_BINS).astype(int), KIND_BINS - 1)
+    ece = sum(np.mean(bins == b) * abs(right[bins == b].mean() - probability[bins == b].mean())
+              for b in np.unique(bins))
+    confident = probability >= CONFIDENT_KIND
+    return {"n": len(right), "right": float(right.mean()), "stated": float(probability.mean()), "ece": float(ece),
+            "confident": float(confident.mean()),
+            "confident_right": float(right[confident].mean()) if confident.any() else float("nan")}
 
 
 def _summary(rows: list[dict]) -> dict:

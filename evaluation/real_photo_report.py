@@ -7,7 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 from evaluation.real_photo_eval import (
+    CONFIDENT_KIND,
     FLIP_DEG,
+    KIND_BINS,
     MATCH_IOU,
     SECTOR_HALF_DEG,
     VIEW_TOLERANCE_DEG,
@@ -25,12 +27,12 @@ TARGETS = {"kind": 0.85, "within_45": 0.75, "flips": 0.05}  # issue 10's targets
 
 
 def _prediction(box: tuple[float, float, float, float], answer: SearchAnswer) -> SeatPrediction:
-    kind = answer.categories[0][0] if answer.categories else None
+    kind, probability = answer.categories[0] if answer.categories else (None, None)
     if not answer.matches:
-        return SeatPrediction(box, kind, None)
+        return SeatPrediction(box, kind, None, kind_probability=probability)
     pose = answer.matches[0].pose
     return SeatPrediction(box, kind, tuple(float(v) for v in pose.camera), pose.expected_error_deg,
-                          pose.error_90_deg)
+                          pose.error_90_deg, probability)
 
 
 def photo_answerer(searcher: Searcher, detector=None, max_side_px: int = 1280) -> Answerer:
@@ -114,6 +116,13 @@ answers. Confident flips: flips whose stated 68 % bound is under {VIEW_TOLERANCE
 user is told to trust and should not. Scored: main seats with a scored view and stated bounds.
 """
 
+KIND_PROBABILITIES_METHOD = f"""\
+Does the stated probability of the answered seat kind mean what it says? Over the detected seats matched to
+a label (detector mode) and the main seats (whole image): how often the kind is right, the mean stated
+probability (honest: about equal), the expected calibration error (ECE, {KIND_BINS} bins of stated
+probability), and the answers stated at {CONFIDENT_KIND} or more with how often they are right.
+"""
+
 
 def markdown_section(results: dict) -> str:
     """The section, between SECTION_START and SECTION_END markers (spliced into EVALUATION.md)."""
@@ -130,6 +139,7 @@ def markdown_section(results: dict) -> str:
         lines += [f"### {split} ({_images(results, split)} photos)", "", _table(results, split), ""]
     lines += ["### Seat kind by kind (main seat, all photos)", "", KINDS_METHOD, _kinds_table(results), ""]
     lines += ["### Error bars (main seat)", "", BARS_METHOD, _bars_table(results), ""]
+    lines += ["### Seat-kind probabilities", "", KIND_PROBABILITIES_METHOD, _kind_probabilities_table(results), ""]
     return "\n".join(lines + [SECTION_END, ""])
 
 
@@ -200,6 +210,20 @@ def _bars_table(results: dict) -> str:
                     rows.append(f"| {label} | {mode} | {split} | {bars['n']} | {bars['within_68']:.2f} | "
                                 f"{bars['within_90']:.2f} | {bars['median_68_deg']:.0f} deg | "
                                 f"{bars['confident_flips']:.2f} |")
+    return "\n".join(rows)
+
+
+def _kind_probabilities_table(results: dict) -> str:
+    rows = ["| embedder / index | mode | split | seats scored | kind right | mean stated | ECE | stated >= "
+            f"{CONFIDENT_KIND} | right among those |", "|---" * 9 + "|"]
+    for label, modes in results["targets"].items():
+        for mode, result in modes.items():
+            level = "main" if mode == WHOLE else "seats"
+            for split in ("all", "dev", "test"):
+                k = result.get(split, {}).get(level, {}).get("kind_probabilities", {"n": 0})
+                if k["n"]:
+                    rows.append(f"| {label} | {mode} | {split} | {k['n']} | {k['right']:.2f} | {k['stated']:.2f} | "
+                                f"{k['ece']:.2f} | {k['confident']:.2f} | {k['confident_right']:.2f} |")
     return "\n".join(rows)
 
 

@@ -11,6 +11,7 @@ from evaluation.real_photo_eval import (
     azimuth_error_deg,
     bar_summary,
     box_iou,
+    kind_probability_summary,
     kind_summary,
     match_seats,
     score_photos,
@@ -67,7 +68,8 @@ def test_score_photos_main_seat_and_per_seat_figures():
     result = score_photos(photos, predictions, boxes=True)
     assert result["main"] == {"n": 1, "kind": 1.0, "view": {"n": 1, "within_45": 1.0, "flips": 0.0},
                               "error_bars": {"n": 0},  # these answers state no bounds
-                              "by_kind": {"sofa": {"n": 1, "right": 1, "answered": {"sofa": 1}}}}
+                              "by_kind": {"sofa": {"n": 1, "right": 1, "answered": {"sofa": 1}}},
+                              "kind_probabilities": {"n": 0}}  # nor a kind probability
     seats = result["seats"]
     assert seats["labelled"] == 4 and seats["recall"] == pytest.approx(3 / 4) and seats["main_first"] == 1.0
     assert seats["kind"] == pytest.approx(2 / 3)
@@ -99,6 +101,24 @@ def test_error_bars_hold_within_the_bound_plus_half_a_sector_and_confident_flips
     assert bar_summary(rows) == {"n": 5, "within_68": pytest.approx(2 / 5), "within_90": pytest.approx(3 / 5),
                                  "median_68_deg": 8.0, "confident_flips": pytest.approx(1 / 5)}
     assert bar_summary(rows[-2:]) == {"n": 0}
+
+
+def test_stated_kind_probabilities_are_scored_against_how_often_the_kind_is_right():
+    # (stated probability, right): bins of 0.2; [0.4, 0.6): 0.5 stated, 1/2 right; [0.8, 1]: 0.95 stated, 2/4 right
+    stated = [(0.45, True), (0.55, False), (0.9, True), (1.0, True), (0.95, False), (0.95, False)]
+    rows = [{"kind_probability": p, "kind_right": r} for p, r in stated]
+    rows += [{"kind_probability": None, "kind_right": True}]  # no probability stated: not scored
+    summary = kind_probability_summary(rows)
+    assert summary == {"n": 6, "right": pytest.approx(3 / 6), "stated": pytest.approx(4.8 / 6),
+                       "ece": pytest.approx(2 / 6 * 0.0 + 4 / 6 * abs(0.5 - 0.95)),
+                       "confident": pytest.approx(4 / 6), "confident_right": pytest.approx(2 / 4)}
+    assert kind_probability_summary(rows[-1:]) == {"n": 0}
+    prediction = SeatPrediction((0, 0, 100, 100), "chair", None, kind_probability=0.8)
+    seat = _seat("chair", (0, 0, 100, 100), "back")
+    scored = score_photos([_photo([seat])], [[prediction]], boxes=True)
+    main, per_seat = scored["main"]["kind_probabilities"], scored["seats"]["kind_probabilities"]
+    assert np.isnan(main.pop("confident_right")) and np.isnan(per_seat.pop("confident_right"))  # none confident
+    assert main == per_seat == {"n": 1, "right": 1.0, "stated": 0.8, "ece": pytest.approx(0.2), "confident": 0.0}
 
 
 def test_the_main_seat_carries_the_answers_stated_bounds():

@@ -100,7 +100,8 @@ def test_missing_photos_say_how_to_extract_them(tmp_path):
 
 
 @pytest.mark.parametrize("bench", ["bench.bench_detector_tiles", "bench.tiled_answer_variants",
-                                   "bench.view_prior_sweep", "bench.view_mirror", "bench.kind_variants"])
+                                   "bench.view_prior_sweep", "bench.view_mirror", "bench.kind_variants",
+                                   "bench.kind_temperature"])
 def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     import sys
 
