@@ -40,6 +40,13 @@ def tiny_set(tiny_cad_dir, tiny_index_settings, lite0_file, tmp_path_factory):
                             SIZE, FEATURES, tmp_path_factory.mktemp("activations"))
 
 
+@pytest.fixture(scope="module")
+def trained(tiny_set, lite0_file, tmp_path_factory):
+    """(folder, manifest) of one TINY run, shared by the tests that only read it."""
+    out = tmp_path_factory.mktemp("finetuned") / "net"
+    return out, _train(tiny_set, lite0_file, out)
+
+
 def _train(tiny_set, lite0_file, out, config=TINY, data=None) -> dict:
     models, queries, clean, grid = tiny_set
     _, top = lite0_parts(lite0_file, config.first_block, SIZE)
@@ -63,16 +70,16 @@ def test_activations_are_cached_float16_of_the_trunk_shape(tiny_set) -> None:
     assert len(set(clean.model_ids)) == 3
 
 
-def test_training_lowers_the_loss_moves_the_top_and_reloads(tiny_set, lite0_file, tmp_path) -> None:
-    manifest = _train(tiny_set, lite0_file, tmp_path / "net")
+def test_training_lowers_the_loss_moves_the_top_and_reloads(tiny_set, lite0_file, trained) -> None:
+    folder, manifest = trained
     history = manifest["history"]
     assert len(history) == TINY.epochs and history[-1]["loss"] < 0.7 * history[0]["loss"]
-    saved = json.loads((tmp_path / "net" / "manifest.json").read_text())
+    saved = json.loads((folder / "manifest.json").read_text())
     assert saved["kind"] == "lite0 top-block fine-tuning run" and saved["config"]["first_block"] == 15
     assert saved["metrics"]["val"]["queries"] == round(0.2 * 3 * FEATURES.queries)
-    assert 0 <= saved["metrics"]["val_backbone_only"]["top1"] <= 1 and is_trained(tmp_path / "net")
-    assert not (tmp_path / "net" / "checkpoint").exists()
-    trunk, model, config = load_finetuned(tmp_path / "net", lite0_file)
+    assert 0 <= saved["metrics"]["val_backbone_only"]["top1"] <= 1 and is_trained(folder)
+    assert not (folder / "checkpoint").exists()
+    trunk, model, config = load_finetuned(folder, lite0_file)
     assert trunk.shape == (3, 3, 192)
     _, fresh = lite0_parts(lite0_file, 15, SIZE)
     tuned = model.get_layer(fresh.name)
@@ -85,30 +92,22 @@ def test_training_lowers_the_loss_moves_the_top_and_reloads(tiny_set, lite0_file
         model(rows.astype(np.float32), training=False)["embedding"]), atol=1e-5) and config.seat_kinds
 
 
-def test_an_interrupted_run_resumes_after_its_last_epoch(tiny_set, lite0_file, tmp_path, monkeypatch,
-                                                         interrupt_training) -> None:
+def test_an_interrupted_run_resumes_after_its_last_epoch_on_the_same_data_only(tiny_set, lite0_file, tmp_path,
+                                                                             monkeypatch, interrupt_training) -> None:
     out, real_epoch = tmp_path / "net", interrupt_training(2)
-    with pytest.raises(KeyboardInterrupt):
-        _train(tiny_set, lite0_file, out)
-    before = json.loads((out / "progress.json").read_text())["history"]
-    started = []
-    monkeypatch.setattr(train_module, "run_epoch", lambda s, d, c, e: started.append(e) or real_epoch(s, d, c, e))
-    manifest = _train(tiny_set, lite0_file, out)
-    assert len(before) == 2 and started[0] == 2 and manifest["history"][:2] == before
-
-
-def test_a_run_resumes_only_on_the_same_training_data(tiny_set, lite0_file, tmp_path, monkeypatch,
-                                                      interrupt_training) -> None:
-    out, real_epoch = tmp_path / "net", interrupt_training(1)
     data = {"render_seeds": [0], "extra_shapes": 3, "cache_seconds_this_run": 5.0}
     with pytest.raises(KeyboardInterrupt):
         _train(tiny_set, lite0_file, out, data=data)
-    monkeypatch.setattr(train_module, "run_epoch", real_epoch)
+    before = json.loads((out / "progress.json").read_text())["history"]
+    started = []
+    monkeypatch.setattr(train_module, "run_epoch", lambda s, d, c, e: started.append(e) or real_epoch(s, d, c, e))
     with pytest.raises(TrainingError, match=r"other settings \(data: render_seeds\)"):
         _train(tiny_set, lite0_file, out, data=data | {"render_seeds": [0, 1]})
     with pytest.raises(TrainingError, match=r"data: extra_shapes, data: render_seeds"):
         _train(tiny_set, lite0_file, out, data={"render_seeds": (0, 1), "cache_seconds_this_run": 5.0})
+    assert not started  # refused before any epoch
     manifest = _train(tiny_set, lite0_file, out, data=data | {"render_seeds": (0,), "cache_seconds_this_run": 0.1})
+    assert len(before) == 2 and started[0] == 2 and manifest["history"][:2] == before
     assert manifest["epochs_done"] == TINY.epochs and manifest["data"]["render_seeds"] == (0,)
 
 
@@ -120,14 +119,14 @@ def test_the_control_run_keeps_the_top_frozen(tiny_set, lite0_file, tmp_path) ->
     assert all(np.allclose(a, b) for a, b in zip(model.get_layer(fresh.name).get_weights(), fresh.get_weights()))
 
 
-def test_the_embedder_answers_the_trained_network_and_its_heads(tiny_set, lite0_file, tmp_path) -> None:
+def test_the_embedder_answers_the_trained_network_and_its_heads(lite0_file, trained, tmp_path) -> None:
     """FinetunedEmbedder (the service's lite0_finetuned) on uint8 images == the training path (trunk
     activations through the saved network), and its kind / view heads are the network's own logits."""
     from models.finetuned import FinetunedEmbedder, FinetunedModelError
 
-    _train(tiny_set, lite0_file, tmp_path / "net")
-    embedder = FinetunedEmbedder(tmp_path / "net", lite0_file)
-    trunk, model, config = load_finetuned(tmp_path / "net", lite0_file)
+    folder, _ = trained
+    embedder = FinetunedEmbedder(folder, lite0_file)
+    trunk, model, config = load_finetuned(folder, lite0_file)
     images = np.random.default_rng(2).integers(0, 256, (3, 120, 80, 3), dtype=np.uint8)
     prepared = embedder.prepare(images)
     assert prepared.shape == (3, SIZE, SIZE, 3)

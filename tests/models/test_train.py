@@ -70,8 +70,9 @@ def test_an_interrupted_run_resumes_at_the_last_finished_epoch(tmp_path, tiny_mo
             raise KeyboardInterrupt  # like Ctrl-C right after epoch 2 was saved
 
     monkeypatch.setattr(train_module._ProgressFile, "on_epoch_end", stop_after_two)
+    config = replace(TINY, epochs=4)  # resuming is the point here, not learning
     with pytest.raises(KeyboardInterrupt):
-        _train(tiny_models, panoramas, tmp_path / "m")
+        _train(tiny_models, panoramas, tmp_path / "m", config)
     assert not train_module.is_trained(tmp_path / "m") and (tmp_path / "m" / "backup").exists()
     monkeypatch.setattr(train_module._ProgressFile, "on_epoch_end", original_end)
 
@@ -79,9 +80,9 @@ def test_an_interrupted_run_resumes_at_the_last_finished_epoch(tmp_path, tiny_mo
     original_begin = train_module._ProgressFile.on_epoch_begin
     monkeypatch.setattr(train_module._ProgressFile, "on_epoch_begin",
                         lambda self, epoch, logs=None: (begun.append(epoch), original_begin(self, epoch, logs)))
-    manifest = _train(tiny_models, panoramas, tmp_path / "m")
-    assert begun == list(range(2, TINY.epochs))  # epochs 1 and 2 came back from the backup
-    assert [h["epoch"] for h in manifest["history"]] == list(range(1, TINY.epochs + 1))
+    manifest = _train(tiny_models, panoramas, tmp_path / "m", config)
+    assert begun == list(range(2, config.epochs))  # epochs 1 and 2 came back from the backup
+    assert [h["epoch"] for h in manifest["history"]] == list(range(1, config.epochs + 1))
 
 
 def test_a_folder_holding_other_settings_is_refused(tmp_path, tiny_models, panoramas) -> None:
