@@ -68,7 +68,8 @@ def averaged_crops(crops: list[tuple[float, float, float]]):
         vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
         answers = searcher.search_embeddings(vectors, top_k, true_camera)
         focal = scene.focal_px(photo.image.size, photo.focal_35mm_mm)
-        objects = [scene._seat_answer(photo, s, a, v, focal) for s, a, v in zip(seats, answers, vectors)]
+        objects = [scene._seat_answer(photo, s, a, v, focal, searcher.kind_temperature)
+                   for s, a, v in zip(seats, answers, vectors)]
         return scene.PhotoAnswer(True, objects, objects[0].answer, objects[0].vector)
 
     original = scene.answer_seats

@@ -104,7 +104,7 @@ def with_main_answer(photo: PhotoAnswer, answer: SearchAnswer) -> PhotoAnswer:
 
 
 def _seat_answer(photo: Photo, seat: Detection, answer: SearchAnswer, vector: np.ndarray,
-                 focal: float, kind_temperature: float = 1.0) -> SeatAnswer:
+                 focal: float, kind_temperature: float) -> SeatAnswer:
     answer = replace(answer, categories=tempered(with_label_evidence(answer.categories, seat.label),
                                                  kind_temperature))
     axis = (axis_camera(answer.matches[0].pose.camera, box_centre(seat.box_px), photo.image.size, focal)
