@@ -1,4 +1,5 @@
-"""EfficientNet-Lite0 as a Keras 3 functional model, loadable from the TF-ported PyTorch checkpoint."""
+"""EfficientNet-Lite0 (and its scaled siblings Lite1, Lite2) as Keras 3 functional models, loadable from the
+TF-ported PyTorch checkpoints."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ LITE0_STAGES = (
     (6, 5, 2, 192, 4),
     (6, 3, 1, 320, 1),
 )
+# Compound scaling of the Lite family (Google's efficientnet_lite_builder): (width, depth, resolution px).
+# Lite keeps the stem and head widths and the first and last stages' repeats fixed.
+LITE_SCALING = {"lite0": (1.0, 1.0, 224), "lite1": (1.0, 1.1, 240), "lite2": (1.1, 1.2, 260)}
 STEM_CHANNELS = 32  # Lite fixes stem and head widths regardless of scaling.
 HEAD_CHANNELS = 1280
 BN_EPSILON = 1e-3  # the TF reference value, kept by the ported checkpoint
@@ -55,6 +59,33 @@ def _mbconv(x, index: int, expand: int, kernel: int, stride: int, out_channels: 
     return x
 
 
+def lite_stages(variant: str) -> tuple[tuple[int, int, int, int, int], ...]:
+    """LITE0_STAGES scaled for `variant` (a LITE_SCALING key): channels times the width rounded to a
+    multiple of 8 (never below 90 % of the product), repeats times the depth rounded up, except the first
+    and last stages'."""
+    width, depth, _ = LITE_SCALING[variant]
+    stages = []
+    for i, (expand, kernel, stride, channels, repeats) in enumerate(LITE0_STAGES):
+        scaled = max(8, int(channels * width + 4) // 8 * 8)
+        scaled += 8 if scaled < 0.9 * channels * width else 0
+        fixed = i in (0, len(LITE0_STAGES) - 1)
+        stages.append((expand, kernel, stride, scaled, repeats if fixed else int(np.ceil(depth * repeats))))
+    return tuple(stages)
+
+
+def build_efficientnet_lite(variant: str, include_top: bool, input_size_px: int | None = None) -> keras.Model:
+    """build_efficientnet_lite0 for any LITE_SCALING variant, at its own resolution unless input_size_px."""
+    size = input_size_px or LITE_SCALING[variant][2]
+    inputs = keras.Input((size, size, 3), name="image")
+    stem = keras.layers.Conv2D(STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False, name="conv_stem")
+    x = _top(_bn_relu6(stem(inputs), "bn0"), first_block=0, stages=lite_stages(variant))
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = keras.layers.Dropout(0.2, name="dropout")(x)
+        x = keras.layers.Dense(1000, activation="softmax", name="fc")(x)
+    return keras.Model(inputs, x, name=f"efficientnet_{variant}")
+
+
 def build_efficientnet_lite0(include_top: bool, input_size_px: int = 224) -> keras.Model:
     """EfficientNet-Lite0 on (None, S, S, 3) float inputs already normalised by `preprocess_input`.
 
@@ -62,21 +93,13 @@ def build_efficientnet_lite0(include_top: bool, input_size_px: int = 224) -> ker
     otherwise the output is the (S/32, S/32, 1280) head activation. Keras "same" padding on the
     stride-2 convs pads bottom/right like TF, which the ported checkpoint expects.
     """
-    inputs = keras.Input((input_size_px, input_size_px, 3), name="image")
-    stem = keras.layers.Conv2D(STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False, name="conv_stem")
-    x = stem(inputs)
-    x = _top(_bn_relu6(x, "bn0"), first_block=0)
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = keras.layers.Dropout(0.2, name="dropout")(x)
-        x = keras.layers.Dense(1000, activation="softmax", name="fc")(x)
-    return keras.Model(inputs, x, name="efficientnet_lite0")
+    return build_efficientnet_lite("lite0", include_top, input_size_px)
 
 
-def _top(x, first_block: int):
+def _top(x, first_block: int, stages=LITE0_STAGES):
     """Blocks first_block, first_block + 1, ... then the head conv: (n, h, w, c) -> (n, h', w', 1280)."""
     index = 0
-    for expand, kernel, stride, out_channels, repeats in LITE0_STAGES:
+    for expand, kernel, stride, out_channels, repeats in stages:
         for repeat in range(repeats):
             if index >= first_block:
                 x = _mbconv(x, index, expand, kernel, stride if repeat == 0 else 1, out_channels)

