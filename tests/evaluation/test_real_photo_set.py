@@ -101,7 +101,7 @@ def test_missing_photos_say_how_to_extract_them(tmp_path):
 
 @pytest.mark.parametrize("bench", ["bench.bench_detector_tiles", "bench.tiled_answer_variants",
                                    "bench.view_prior_sweep", "bench.view_mirror", "bench.kind_variants",
-                                   "bench.kind_temperature"])
+                                   "bench.kind_temperature", "bench.crop_tta", "bench.kind_probe"])
 def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     import sys
 
@@ -118,7 +118,9 @@ def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     ("bench.kind_variants", ["--weights", "0.5,x"], "--weights takes numbers in [0, 1]"),
     ("bench.kind_variants", ["--weights", "1.5"], "--weights takes numbers in [0, 1]"),
     ("bench.kind_variants", ["--weights", ","], "--weights takes numbers in [0, 1]"),
-    ("bench.kind_variants", ["--second", "no-such-folder"], "--second: no trained folder at no-such-folder")])
+    ("bench.kind_variants", ["--second", "no-such-folder"], "--second: no trained folder at no-such-folder"),
+    ("bench.crop_tta", ["--variants", "shipped,five-nothing"], "--variants takes names among"),
+    ("bench.kind_probe", ["--lite2", "no-such.pth"], "--lite2: no checkpoint at no-such.pth")])
 def test_real_photo_benches_refuse_bad_arguments_before_any_work(bench, arguments, message, tmp_path):
     import sys
 
