@@ -12,7 +12,9 @@ log-likelihood's optimum then softens every answer until they understate how oft
 per split, at temperature 1, at the fitted one and at the shipped one
 (index.kind_calibration.KIND_TEMPERATURES): seats, accuracy, mean stated probability of the answered kind, ECE
 (evaluation.real_photo_eval.kind_probability_summary), negative log-likelihood, Brier score, and the answers
-stated at 0.9 or more with how often they are right. Writes the results with date, machine and load.
+stated at 0.9 or more with how often they are right. The same for whole-image answers (no detector: the photo
+searched as one seat, scored against its main seat's label; index.kind_calibration.WHOLE_IMAGE_KIND_TEMPERATURES).
+Writes the results with date, machine and load.
 """
 
 from __future__ import annotations
@@ -56,6 +58,17 @@ def labelled_distributions(searcher: Searcher, detector, photos: list[RealPhoto]
     return rows
 
 
+def whole_image_distributions(searcher: Searcher, photos: list[RealPhoto], photos_dir: Path) -> list[dict]:
+    """Per photo answered whole (no detector): {"split", "kind" (the main seat's), "categories"} at
+    temperature 1."""
+    searcher.whole_image_kind_temperature = 1.0
+    rows = []
+    for photo in photos:
+        answer = answer_photo(load_photo(photo_bytes(photos_dir, photo), 1280), None, searcher, top_k=1)
+        rows.append({"split": photo.split, "kind": photo.main_seat.kind, "categories": answer.answer.categories})
+    return rows
+
+
 def figures(rows: list[dict], temperature: float) -> dict:
     """The rows' seat-kind figures with their distributions softened by `temperature`."""
     scored, nll, brier = [], [], []
@@ -82,18 +95,29 @@ def run(photos_dir: Path) -> dict:
     searcher = Searcher(collection, embedder, calibration=shipped_calibration(collection.manifest),
                         **search_options(settings))
     load_before = os.getloadavg()
-    rows = labelled_distributions(searcher, bootstrap.load_detector(settings), load_manifest(), photos_dir)
-    splits = {"dev": [r for r in rows if r["split"] == "dev"], "test": [r for r in rows if r["split"] == "test"],
-              "all": rows}
-    fitted, shipped = fit(splits["dev"]), fitted_temperature(embedder.info.name)
+    photos = load_manifest()
+    seats = fitted_report(labelled_distributions(searcher, bootstrap.load_detector(settings), photos, photos_dir),
+                          fitted_temperature(embedder.info.name))
+    whole = fitted_report(whole_image_distributions(searcher, photos, photos_dir),  # and at the seats' T
+                          fitted_temperature(embedder.info.name, whole_image=True),
+                          fitted_temperature(embedder.info.name))
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": embedder.info.name,
             "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
                         "load_before": [round(x, 2) for x in load_before]},
-            "fitted_on_dev": fitted, "shipped": shipped,
+            **seats, "whole_image": whole}
+
+
+def fitted_report(rows: list[dict], shipped: float, *also: float) -> dict:
+    """The temperature fitted on the rows of the dev split, and the figures per split at 1, fitted, shipped
+    and any temperature `also`."""
+    splits = {"dev": [r for r in rows if r["split"] == "dev"], "test": [r for r in rows if r["split"] == "test"],
+              "all": rows}
+    fitted = fit(splits["dev"])
+    return {"fitted_on_dev": fitted, "shipped": shipped,
             "dev_by_temperature": {f"{t:.1f}": {k: v for k, v in figures(splits["dev"], t).items()
                                                  if k in ("nll", "brier", "ece", "stated")} for t in GRID},
             "figures": {f"temperature {t:g}": {split: figures(r, t) for split, r in splits.items()}
-                        for t in sorted({1.0, fitted, shipped})}}
+                        for t in sorted({1.0, fitted, shipped, *also})}}
 
 
 def main() -> None:
@@ -105,9 +129,10 @@ def main() -> None:
         parser.error(missing)
     report = run(args.photos)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print("fitted on dev:", report["fitted_on_dev"], "shipped:", report["shipped"])
-    for name, by_split in report["figures"].items():
-        print(name, by_split)
+    for label, part in (("detected seats", report), ("whole image", report["whole_image"])):
+        print(label, "fitted on dev:", part["fitted_on_dev"], "shipped:", part["shipped"])
+        for name, by_split in part["figures"].items():
+            print(" ", name, by_split)
 
 
 if __name__ == "__main__":

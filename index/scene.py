@@ -10,7 +10,8 @@ detector's answer taken as independent of the embedding). The table is set by ha
 annotators call chair, couch and bench (COCO has no seat-kind labels to fit it on); kinds outside it get
 a flat 1/3. Last, the probabilities are softened by the searcher's `kind_temperature` (index.kind_calibration),
 so that on photographs they mean what they say.
-No seat found: `detected` is False, `objects` is empty and the answer is the whole image's, as before.
+No seat found: `detected` is False, `objects` is empty and the answer is the whole image's, its seat-kind
+probabilities softened by the searcher's `whole_image_kind_temperature`.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def answer_seats(photo: Photo, seats: list[Detection], searcher: Searcher, top_k
     if not seats:
         vectors, mirrored = searcher.embed_with_mirror(square_image(photo.image, size_px)[None])
         (answer,) = searcher.search_embeddings(vectors, top_k, true_camera, mirrored)
-        answer = replace(answer, categories=tempered(answer.categories, searcher.kind_temperature))
+        answer = replace(answer, categories=tempered(answer.categories, searcher.whole_image_kind_temperature))
         return PhotoAnswer(False, [], answer, vectors[0])
     crops = np.stack([square_crop(photo.image, s.box_px, size_px) for s in seats])
     vectors, mirrored = searcher.embed_with_mirror(crops)

@@ -96,15 +96,17 @@ class Searcher:
     when it has one that fits the index's view grid, for models scoring under confident_score
     (index.view_prior; False: retrieval alone); mirror_views: read the head on each image and on its mirror
     image (`embed_with_mirror`, one more embedding per image; index.view_prior, "Mirror averaging");
-    kind_temperature: softens the seat-kind probabilities of photo answers (index.scene applies it last;
-    index.kind_calibration; default: that module's temperature for the embedder)."""
+    kind_temperature: softens the seat-kind probabilities of photo answers about detected seats (index.scene
+    applies it last; index.kind_calibration; default: that module's temperature for the embedder);
+    whole_image_kind_temperature: the same for whole-image answers (no seat detected)."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
                  category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None,
                  kind_holdouts: Iterable[str] = (), kind_vote_weight: float = KIND_VOTE_WEIGHT,
                  calibration: PoseCalibration | None = None, confident_score: float | None = None,
                  kind_head_of: Embedder | None = None, view_prior: bool = True, mirror_views: bool = True,
-                 kind_temperature: float | None = None) -> None:
+                 kind_temperature: float | None = None, whole_image_kind_temperature: float | None = None,
+                 ) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
@@ -134,6 +136,9 @@ class Searcher:
         self.mirror_views = bool(mirror_views and self.view_prior and self.view_prior.mirror is not None)
         self.kind_temperature = (fitted_temperature(embedder.info.name) if kind_temperature is None
                                  else kind_temperature)
+        self.whole_image_kind_temperature = (fitted_temperature(embedder.info.name, whole_image=True)
+                                             if whole_image_kind_temperature is None
+                                             else whole_image_kind_temperature)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images (n, H, W, 3) uint8 -> (n, d) float32 unit rows."""

@@ -19,7 +19,7 @@ from app.finetune import load_finetuned_embedder
 from app.main import create_app
 from app.settings import Settings
 from index.collection import Collection, CollectionError
-from index.kind_calibration import KIND_TEMPERATURES
+from index.kind_calibration import KIND_TEMPERATURES, WHOLE_IMAGE_KIND_TEMPERATURES
 from models.adapter_features import FeatureConfig
 from models.finetune import FinetuneConfig, lite0_parts, train_finetune
 from models.finetuned import WEIGHTS_FILE
@@ -70,6 +70,7 @@ def test_the_service_searches_with_the_finetuned_network(finetuned_settings, tin
     assert services.searcher.kind_classifier.kinds == kinds
     assert np.array_equal(services.searcher.kind_classifier.weights, weights)
     assert services.searcher.kind_temperature == KIND_TEMPERATURES["lite0_finetuned"]  # fitted on real photos
+    assert services.searcher.whole_image_kind_temperature == WHOLE_IMAGE_KIND_TEMPERATURES["lite0_finetuned"]
     best = answer["results"][0]
     assert best["model_id"] == "test#sofa" and best["score"] > 0.95
     assert sum(c["probability"] for c in answer["categories"]) == pytest.approx(1.0, abs=1e-3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.kind_calibration import KIND_TEMPERATURES, fitted_temperature, tempered
+from index.kind_calibration import KIND_TEMPERATURES, WHOLE_IMAGE_KIND_TEMPERATURES, fitted_temperature, tempered
 
 
 def test_a_temperature_softens_the_probabilities_and_keeps_their_order():
@@ -26,3 +26,6 @@ def test_a_temperature_must_be_positive(temperature):
 def test_only_fitted_embedders_are_softened():
     assert fitted_temperature("lite0_finetuned") == KIND_TEMPERATURES["lite0_finetuned"] > 1
     assert fitted_temperature("scratch_cnn") == 1.0
+    whole = fitted_temperature("lite0_finetuned", whole_image=True)
+    assert whole == WHOLE_IMAGE_KIND_TEMPERATURES["lite0_finetuned"] > KIND_TEMPERATURES["lite0_finetuned"]
+    assert fitted_temperature("scratch_cnn", whole_image=True) == 1.0

@@ -59,10 +59,16 @@ def test_each_seat_is_answered_main_seat_first(two_seats, seat_detector, searche
 
 @pytest.mark.parametrize("detect", [True, False])
 def test_the_seat_kind_probabilities_are_softened_last(two_seats, seat_detector, searcher, detect):
+    """Detected seats get `kind_temperature`, whole-image answers `whole_image_kind_temperature`; each
+    answer ignores the other's."""
     photo = Photo(two_seats, two_seats.size, None)
-    assert searcher.kind_temperature == 1.0  # the tiny embedder has no fitted temperature
+    assert searcher.kind_temperature == searcher.whole_image_kind_temperature == 1.0  # none fitted for it
     plain = answer_photo(photo, seat_detector if detect else None, searcher, top_k=1)
-    searcher.kind_temperature = 2.0
+    other = "whole_image_kind_temperature" if detect else "kind_temperature"
+    setattr(searcher, other, 3.0)
+    assert answer_photo(photo, seat_detector if detect else None, searcher, top_k=1).answer.categories == \
+        pytest.approx(plain.answer.categories)
+    setattr(searcher, "kind_temperature" if detect else "whole_image_kind_temperature", 2.0)
     softer = answer_photo(photo, seat_detector if detect else None, searcher, top_k=1)
     assert softer.answer.categories == pytest.approx(tempered(plain.answer.categories, 2.0))
     assert softer.answer.categories[0][1] < plain.answer.categories[0][1] < 1
