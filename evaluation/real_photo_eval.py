@@ -106,6 +106,16 @@ def score_seat(seat: LabelledSeat, prediction: SeatPrediction | None) -> dict:
     return row
 
 
+def wilson_interval(fraction: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95 % for z = 1.96) of a proportion `fraction` of n trials: (low, high);
+    (nan, nan) for n = 0. Honest at the small counts of the real-photo set, unlike p +- z sqrt(p(1-p)/n)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    centre = (fraction + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(fraction * (1 - fraction) / n + z * z / (4 * n * n))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def view_summary(errors: list[float | None]) -> dict:
     """Fraction within VIEW_TOLERANCE_DEG and fraction of flips (> FLIP_DEG) over scored seats; a missing
     answer counts as neither right nor a flip."""

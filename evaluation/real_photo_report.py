@@ -16,6 +16,7 @@ from evaluation.real_photo_eval import (
     Answerer,
     SeatPrediction,
     evaluate_answerer,
+    wilson_interval,
 )
 from evaluation.real_photo_set import RealPhoto
 from index.calibration import shipped_calibration
@@ -116,6 +117,12 @@ answers. Confident flips: flips whose stated 68 % bound is under {VIEW_TOLERANCE
 user is told to trust and should not. Scored: main seats with a scored view and stated bounds.
 """
 
+INTERVALS_METHOD = """\
+How far the main-seat figures can be trusted with this many photos: each with its 95 % interval (Wilson score
+interval of a proportion). Two answerers whose intervals overlap widely are not told apart by this set; one
+photo more or less right moves a dev or test figure by about 0.02.
+"""
+
 KIND_PROBABILITIES_METHOD = f"""\
 Does the stated probability of the answered seat kind mean what it says? Over the detected seats matched to
 a label (detector mode) and the main seats (whole image): how often the kind is right, the mean stated
@@ -137,6 +144,7 @@ def markdown_section(results: dict) -> str:
     lines += [_pose_line(results.get("search", {})), ""]
     for split in ("all", "dev", "test"):
         lines += [f"### {split} ({_images(results, split)} photos)", "", _table(results, split), ""]
+    lines += ["### How sure these figures are (main seat)", "", INTERVALS_METHOD, _intervals_table(results), ""]
     lines += ["### Seat kind by kind (main seat, all photos)", "", KINDS_METHOD, _kinds_table(results), ""]
     lines += ["### Error bars (main seat)", "", BARS_METHOD, _bars_table(results), ""]
     lines += ["### Seat-kind probabilities", "", KIND_PROBABILITIES_METHOD, _kind_probabilities_table(results), ""]
@@ -178,6 +186,30 @@ def _table(results: dict, split: str) -> str:
                         f"{seats['kind']:.2f} | {seats['view']['within_45']:.2f} | {seats['view']['flips']:.2f} | "
                         f"{seats['main_first']:.2f} |")
     return "\n".join(rows)
+
+
+def _intervals_table(results: dict) -> str:
+    rows = ["| embedder / index | mode | split | photos | seat kind | views scored | view <= 45 | flips |",
+            "|---" * 8 + "|"]
+    for label, modes in results["targets"].items():
+        for mode, result in modes.items():
+            for split in ("all", "dev", "test"):
+                if split not in result:
+                    continue
+                main = result[split]["main"]
+                n, views = main["n"], main["view"]["n"]
+                rows.append(f"| {label} | {mode} | {split} | {n} | {_with_interval(main['kind'], n)} | {views} | "
+                            f"{_with_interval(main['view']['within_45'], views)} | "
+                            f"{_with_interval(main['view']['flips'], views)} |")
+    return "\n".join(rows)
+
+
+def _with_interval(fraction: float, n: int) -> str:
+    """"0.66 (0.57-0.74)": a fraction of n with its 95 % Wilson interval; "-" without trials."""
+    if n == 0:
+        return "-"
+    low, high = wilson_interval(fraction, n)
+    return f"{fraction:.2f} ({low:.2f}-{high:.2f})"
 
 
 def _kinds_table(results: dict) -> str:
@@ -223,8 +255,13 @@ def _kind_probabilities_table(results: dict) -> str:
                 k = result.get(split, {}).get(level, {}).get("kind_probabilities", {"n": 0})
                 if k["n"]:
                     rows.append(f"| {label} | {mode} | {split} | {k['n']} | {k['right']:.2f} | {k['stated']:.2f} | "
-                                f"{k['ece']:.2f} | {k['confident']:.2f} | {k['confident_right']:.2f} |")
+                                f"{k['ece']:.2f} | {k['confident']:.2f} | {_share(k['confident_right'])} |")
     return "\n".join(rows)
+
+
+def _share(value: float) -> str:
+    """A fraction with 2 decimals; "-" for NaN (a share of no answers)."""
+    return "-" if value != value else f"{value:.2f}"
 
 
 def splice_section(markdown: str, section: str) -> str:

@@ -119,6 +119,19 @@ def test_stated_kind_probabilities_are_scored_against_how_often_the_kind_is_righ
     main, per_seat = scored["main"]["kind_probabilities"], scored["seats"]["kind_probabilities"]
     assert np.isnan(main.pop("confident_right")) and np.isnan(per_seat.pop("confident_right"))  # none confident
     assert main == per_seat == {"n": 1, "right": 1.0, "stated": 0.8, "ece": pytest.approx(0.2), "confident": 0.0}
+    from evaluation.real_photo_report import _share
+    assert (_share(float("nan")), _share(0.5)) == ("-", "0.50")  # the report's cell for no confident answer
+
+
+def test_wilson_intervals_match_known_values_and_the_report_shows_them():
+    from evaluation.real_photo_eval import wilson_interval
+    from evaluation.real_photo_report import _with_interval
+
+    assert wilson_interval(0.5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(0.0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(1.0, 57) == pytest.approx((0.9369, 1.0), abs=1e-4)
+    assert all(np.isnan(wilson_interval(0.5, 0)))
+    assert _with_interval(0.66, 108) == "0.66 (0.57-0.74)" and _with_interval(0.0, 0) == "-"
 
 
 def test_the_main_seat_carries_the_answers_stated_bounds():
