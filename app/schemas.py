@@ -95,7 +95,7 @@ class SearchResponse(BaseModel):
     results: list[ModelResult] = Field(description="the main seat's (the whole image's if none found)")
     detected: bool = Field(False, description="a seat was found; false: the answer is the whole image's")
     objects: list[SeatObject] = Field(default_factory=list, description="each seat found, main seat first "
-                                      "(largest score x area x centrality)")
+                                      "(largest detector score x box area)")
 
 
 class ClassifyResponse(BaseModel):

@@ -102,7 +102,7 @@ def test_missing_photos_say_how_to_extract_them(tmp_path):
 @pytest.mark.parametrize("bench", ["bench.bench_detector_tiles", "bench.tiled_answer_variants",
                                    "bench.view_prior_sweep", "bench.view_mirror", "bench.kind_variants",
                                    "bench.kind_temperature", "bench.crop_tta", "bench.kind_probe",
-                                   "bench.kind_readout"])
+                                   "bench.kind_readout", "bench.main_seat_order"])
 def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     import sys
 

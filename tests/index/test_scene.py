@@ -131,11 +131,12 @@ def test_at_most_max_seats(two_seats, seat_detector, searcher):
     assert len(answer.objects) == 1 and answer.objects[0].box_px[0] > 300
 
 
-def test_main_seat_is_big_sure_and_central():
-    centre = Detection((150.0, 100.0, 250.0, 200.0), "chair", 0.6)
-    edge = Detection((0.0, 0.0, 100.0, 100.0), "chair", 0.6)
+def test_main_seat_is_big_and_sure_wherever_it_is():
+    centre = Detection((150.0, 100.0, 250.0, 200.0), "chair", 0.6)  # 100 x 100 px
+    edge = Detection((0.0, 0.0, 110.0, 100.0), "chair", 0.6)  # larger, in a corner: first
+    unsure = Detection((100.0, 50.0, 300.0, 250.0), "chair", 0.03)  # 4x the area at a twentieth of the score
     small = Detection((180.0, 130.0, 220.0, 170.0), "chair", 0.99)
-    assert main_first([edge, small, centre], (400, 300)) == [centre, edge, small]
+    assert main_first([centre, small, unsure, edge], (400, 300)) == [edge, centre, small, unsure]  # corner first
 
 
 def test_square_crop_keeps_the_seat_on_white():
