@@ -102,7 +102,7 @@ def test_missing_photos_say_how_to_extract_them(tmp_path):
 @pytest.mark.parametrize("bench", ["bench.bench_detector_tiles", "bench.tiled_answer_variants",
                                    "bench.view_prior_sweep", "bench.view_mirror", "bench.kind_variants",
                                    "bench.kind_temperature", "bench.crop_tta", "bench.kind_probe",
-                                   "bench.kind_readout", "bench.main_seat_order"])
+                                   "bench.kind_readout", "bench.main_seat_order", "bench.crop_margin"])
 def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     import sys
 
@@ -123,7 +123,9 @@ def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     ("bench.crop_tta", ["--variants", "shipped,five-nothing"], "--variants takes names among"),
     ("bench.kind_probe", ["--lite2", "no-such.pth"], "--lite2: no checkpoint at no-such.pth"),
     ("bench.kind_readout", ["--fit-set", "no-such.json"], "--fit-set: no manifest at no-such.json"),
-    ("bench.kind_readout", ["--l2", "-1"], "--l2 must be a number >= 0")])
+    ("bench.kind_readout", ["--l2", "-1"], "--l2 must be a number >= 0"),
+    ("bench.crop_margin", ["--margins", "0.1,2"], "--margins takes numbers in [0, 1]"),
+    ("bench.crop_margin", ["--margins", "x"], "--margins takes numbers in [0, 1]")])
 def test_real_photo_benches_refuse_bad_arguments_before_any_work(bench, arguments, message, tmp_path):
     import sys
 

@@ -1,0 +1,80 @@
+"""How much of the photo around each detected seat is searched: the crop margin (index.scene.CROP_MARGIN).
+
+Run: PHOTO2CAD_DATA_DIR=$PWD/data .venv/bin/python -m bench.crop_margin [--photos data/realphotos]
+     [--margins 0.05,0.1,0.16,0.24,0.32] [--out bench/results/crop_margin.json]
+The service searches each detected seat as the square around its box, the box's longer side plus `margin` of
+it on each side (index.scene.square_crop). Every margin answers the real-photo set through the service's path
+(evaluation.real_photo_report.photo_answerer: tiled detector, configured index and embedder, shipped
+calibration, pose options, seat-kind temperature); only the crop changes. Figures: main seat kind, view within
+45 deg and flips, per-seat kind, view and flips, per split (evaluation.real_photo_eval.headline). Choices are
+made on dev; test reports. Writes the results with date, machine and load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from app import bootstrap
+from app.deps import search_options
+from app.settings import Settings
+from evaluation.real_photo_eval import evaluate_answerer, headline
+from evaluation.real_photo_report import photo_answerer
+from evaluation.real_photo_set import load_manifest, missing_photos
+from index import scene
+from index.calibration import shipped_calibration
+from index.collection import Collection
+from index.search import Searcher
+
+KEYS = ("kind", "view_45", "flips", "seat_kind", "seat_view_45", "seat_flips")
+
+
+def run(photos_dir: Path, margins: list[float]) -> dict:
+    settings = Settings()
+    collection = Collection.open(settings.resolved_index_dir)
+    embedder = bootstrap.load_embedder(settings)
+    detector = bootstrap.load_detector(settings)
+    searcher = Searcher(collection, embedder, calibration=shipped_calibration(collection.manifest),
+                        **search_options(settings))
+    photos = load_manifest()
+    load_before = os.getloadavg()
+    shipped, results = scene.square_crop, {}
+    try:
+        for margin in margins:
+            scene.square_crop = functools.partial(shipped, margin=margin)
+            figures = headline(evaluate_answerer(photo_answerer(searcher, detector), photos, photos_dir, boxes=True))
+            results[f"{margin:g}"] = {split: {k: figures[split][k] for k in KEYS} for split in ("dev", "test", "all")}
+            print(margin, results[f"{margin:g}"], flush=True)
+    finally:
+        scene.square_crop = shipped
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": embedder.info.name,
+            "shipped_margin": scene.CROP_MARGIN,
+            "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
+                        "load_before": [round(x, 2) for x in load_before]},
+            "photos": len(photos), "results": results, "load_after": [round(x, 2) for x in os.getloadavg()]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=Path, default=Path("data/realphotos"))
+    parser.add_argument("--margins", default="0.05,0.1,0.16,0.24,0.32")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/crop_margin.json"))
+    args = parser.parse_args()
+    try:
+        margins = [float(m) for m in args.margins.split(",") if m]
+    except ValueError:
+        parser.error(f"--margins takes numbers in [0, 1], got {args.margins!r}")
+    if not margins or any(not 0 <= m <= 1 for m in margins):
+        parser.error(f"--margins takes numbers in [0, 1], got {args.margins!r}")
+    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
+        parser.error(missing)
+    args.out.write_text(json.dumps(run(args.photos, margins), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
