@@ -16,33 +16,21 @@ import argparse
 import functools
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
-from app import bootstrap
-from app.deps import search_options
-from app.settings import Settings
+from bench.service_path import machine, service_path
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest, missing_photos
 from index import scene
-from index.calibration import shipped_calibration
-from index.collection import Collection
-from index.search import Searcher
 
 KEYS = ("kind", "view_45", "flips", "seat_kind", "seat_view_45", "seat_flips")
 
 
 def run(photos_dir: Path, margins: list[float]) -> dict:
-    settings = Settings()
-    collection = Collection.open(settings.resolved_index_dir)
-    embedder = bootstrap.load_embedder(settings)
-    detector = bootstrap.load_detector(settings)
-    searcher = Searcher(collection, embedder, calibration=shipped_calibration(collection.manifest),
-                        **search_options(settings))
-    photos = load_manifest()
-    load_before = os.getloadavg()
+    parts = service_path()
+    searcher, detector, photos, facts = parts.searcher(), parts.detector, load_manifest(), machine()
     shipped, results = scene.square_crop, {}
     try:
         for margin in margins:
@@ -52,10 +40,8 @@ def run(photos_dir: Path, margins: list[float]) -> dict:
             print(margin, results[f"{margin:g}"], flush=True)
     finally:
         scene.square_crop = shipped
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": embedder.info.name,
-            "shipped_margin": scene.CROP_MARGIN,
-            "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
-                        "load_before": [round(x, 2) for x in load_before]},
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": parts.embedder.info.name,
+            "shipped_margin": scene.CROP_MARGIN, "machine": facts,
             "photos": len(photos), "results": results, "load_after": [round(x, 2) for x in os.getloadavg()]}
 
 

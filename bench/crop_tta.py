@@ -21,21 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from app import bootstrap
-from app.deps import search_options
-from app.settings import Settings
+from bench.service_path import machine, service_path
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest, missing_photos
-from index.calibration import shipped_calibration
-from index.collection import Collection
 from index.search import Searcher
 
 ZOOM = 0.85
@@ -96,16 +91,11 @@ class WindowSearcher(Searcher):
 
 
 def run(photos_dir: Path, names: list[str]) -> dict:
-    settings = Settings()
-    collection = Collection.open(settings.resolved_index_dir)
-    embedder = bootstrap.load_embedder(settings)
-    detector = bootstrap.load_detector(settings)
-    photos = load_manifest()
-    load_before = os.getloadavg()
+    parts = service_path()
+    detector, photos, facts = parts.detector, load_manifest(), machine()
     results = {}
     for name in names:
-        searcher = WindowSearcher(collection, embedder, calibration=shipped_calibration(collection.manifest),
-                                  **search_options(settings))
+        searcher = parts.searcher(WindowSearcher)
         if name != "shipped":
             window, reader = name.split("-")
             searcher.names, searcher.readers = WINDOWS[window], READERS[reader]
@@ -116,9 +106,8 @@ def run(photos_dir: Path, names: list[str]) -> dict:
                          for split in ("dev", "test", "all")}
         results[name]["seconds"] = round(time.perf_counter() - start, 1)
         print(name, results[name], flush=True)
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": settings.embedder,
-            "zoom": ZOOM, "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
-                                      "load_before": [round(x, 2) for x in load_before]},
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": parts.embedder.info.name,
+            "zoom": ZOOM, "machine": facts,
             "photos": len(photos), "results": results, "load_after": [round(x, 2) for x in os.getloadavg()]}
 
 

@@ -26,22 +26,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
-from app import bootstrap
-from app.deps import search_options
-from app.settings import Settings
 from bench.kind_probe import labelled_crops
 from bench.kind_variants import VariantSearcher
+from bench.service_path import machine, service_path
 from evaluation.real_photo_eval import evaluate_answerer
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest, missing_photos
-from index.calibration import shipped_calibration
-from index.collection import Collection
 from index.kinds import KindClassifier
 from models.transfer import build_embedder
 
@@ -108,21 +103,17 @@ def score(searcher_for, detector, photos, photos_dir: Path, readout: KindClassif
 
 
 def run(photos_dir: Path, l2: float, fit_set: Path | None, features: str, licence_prefix: str = "") -> dict:
-    settings = Settings()
-    collection = Collection.open(settings.resolved_index_dir)
-    embedder = bootstrap.load_embedder(settings)
-    detector = bootstrap.load_detector(settings)
-    lite0 = (build_embedder("efficientnet_lite0", settings.weights_dir, input_size_px=224) if features == "lite0"
-             else embedder)
+    parts = service_path()
+    embedder, detector, facts = parts.embedder, parts.detector, machine()
+    lite0 = (build_embedder("efficientnet_lite0", parts.settings.weights_dir, input_size_px=224)
+             if features == "lite0" else embedder)
     photos = load_manifest()
-    load_before = os.getloadavg()
     crops, labels, splits, _ = labelled_crops(photos, photos_dir, 224)
     vectors = lite0.embed(np.stack(crops))
     kinds = tuple(sorted(set(labels) | {"lounger", "bench"}))
 
     def searcher_for() -> VariantSearcher:
-        return VariantSearcher(collection, embedder, calibration=shipped_calibration(collection.manifest),
-                               **search_options(settings))
+        return parts.searcher(VariantSearcher)
 
     results = {}
     if fit_set is not None:
@@ -144,8 +135,7 @@ def run(photos_dir: Path, l2: float, fit_set: Path | None, features: str, licenc
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": embedder.info.name,
             "l2": l2, "features": features, "fit_set": str(fit_set) if fit_set else None,
             "licence_prefix": licence_prefix, "fit_seats": len(labels_fit) if fit_set else None,
-            "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
-                        "load_before": [round(x, 2) for x in load_before]},
+            "machine": facts,
             "results": results, "load_after": [round(x, 2) for x in os.getloadavg()]}
 
 

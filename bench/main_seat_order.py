@@ -18,23 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from app import bootstrap
-from app.deps import search_options
-from app.settings import Settings
+from bench.service_path import machine, service_path
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest, missing_photos
 from index import scene
-from index.calibration import shipped_calibration
-from index.collection import Collection
-from index.search import Searcher
 from models.detector import Detection
 
 WEIGHTS: dict[str, Callable[[float, float, float], float]] = {  # (score, area px, centrality) -> weight
@@ -64,14 +58,8 @@ def ordering(weight: Callable[[float, float, float], float]):
 
 
 def run(photos_dir: Path) -> dict:
-    settings = Settings()
-    collection = Collection.open(settings.resolved_index_dir)
-    embedder = bootstrap.load_embedder(settings)
-    detector = bootstrap.load_detector(settings)
-    searcher = Searcher(collection, embedder, calibration=shipped_calibration(collection.manifest),
-                        **search_options(settings))
-    photos = load_manifest()
-    load_before = os.getloadavg()
+    parts = service_path()
+    searcher, detector, photos, facts = parts.searcher(), parts.detector, load_manifest(), machine()
     shipped, results = scene.main_first, {}
     try:
         for name, weight in WEIGHTS.items():
@@ -83,9 +71,8 @@ def run(photos_dir: Path) -> dict:
             print(name, results[name], flush=True)
     finally:
         scene.main_first = shipped
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": embedder.info.name,
-            "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
-                        "load_before": [round(x, 2) for x in load_before]},
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": parts.embedder.info.name,
+            "machine": facts,
             "photos": len(photos), "results": results, "load_after": [round(x, 2) for x in os.getloadavg()]}
 
 
