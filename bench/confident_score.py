@@ -17,8 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from app import bootstrap
 from app.settings import Settings
 from bench.adapter_eval import split_images, split_outcomes

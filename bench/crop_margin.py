@@ -12,17 +12,16 @@ made on dev; test reports. Writes the results with date, machine and load.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
 import time
 from pathlib import Path
 
-from bench.service_path import machine, service_path
+from bench.service_path import machine, real_photo_parser, require_photos, service_path
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
-from evaluation.real_photo_set import load_manifest, missing_photos
+from evaluation.real_photo_set import load_manifest
 from index import scene
 
 KEYS = ("kind", "view_45", "flips", "seat_kind", "seat_view_45", "seat_flips")
@@ -46,10 +45,8 @@ def run(photos_dir: Path, margins: list[float]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("data/realphotos"))
+    parser = real_photo_parser(__doc__, "bench/results/crop_margin.json")
     parser.add_argument("--margins", default="0.05,0.1,0.16,0.24,0.32")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/crop_margin.json"))
     args = parser.parse_args()
     try:
         margins = [float(m) for m in args.margins.split(",") if m]
@@ -57,8 +54,7 @@ def main() -> None:
         parser.error(f"--margins takes numbers in [0, 1], got {args.margins!r}")
     if not margins or any(not 0 <= m <= 1 for m in margins):
         parser.error(f"--margins takes numbers in [0, 1], got {args.margins!r}")
-    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
-        parser.error(missing)
+    require_photos(parser, args.photos)
     args.out.write_text(json.dumps(run(args.photos, margins), indent=1) + "\n")
 
 

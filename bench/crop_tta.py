@@ -18,7 +18,6 @@ date, machine and load.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -27,10 +26,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.service_path import machine, service_path
+from bench.service_path import machine, real_photo_parser, require_photos, service_path
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
-from evaluation.real_photo_set import load_manifest, missing_photos
+from evaluation.real_photo_set import load_manifest
 from index.search import Searcher
 
 ZOOM = 0.85
@@ -112,16 +111,13 @@ def run(photos_dir: Path, names: list[str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("data/realphotos"))
+    parser = real_photo_parser(__doc__, "bench/results/crop_tta.json")
     parser.add_argument("--variants", default=",".join(variant_names()))
-    parser.add_argument("--out", type=Path, default=Path("bench/results/crop_tta.json"))
     args = parser.parse_args()
     names = [n for n in args.variants.split(",") if n]
     if not names or any(n not in variant_names() for n in names):
         parser.error(f"--variants takes names among {','.join(variant_names())}, got {args.variants!r}")
-    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
-        parser.error(missing)
+    require_photos(parser, args.photos)
     args.out.write_text(json.dumps(run(args.photos, names), indent=1) + "\n")
 
 

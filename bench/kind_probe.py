@@ -22,7 +22,6 @@ most probable grid camera). Writes the results with date, machine and load.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -35,13 +34,14 @@ from PIL import Image, ImageOps
 
 from app import bootstrap
 from app.settings import Settings
+from bench.service_path import real_photo_parser, require_photos
 from evaluation.real_photo_eval import FLIP_DEG, VIEW_TOLERANCE_DEG, azimuth_error_deg, photo_bytes
-from evaluation.real_photo_set import VIEW_AZIMUTH_DEG, LabelledSeat, load_manifest, missing_photos
+from evaluation.real_photo_set import VIEW_AZIMUTH_DEG, LabelledSeat, load_manifest
 from index.collection import Collection
 from index.view_prior import own_view_prior
-from render.cameras import camera_to_angles
 from index.scene import square_crop
 from index.search import _own_kind_classifier
+from render.cameras import camera_to_angles
 
 L2_GRID = (1.0, 10.0, 100.0, 1000.0)
 
@@ -181,15 +181,12 @@ def run(photos_dir: Path, lite2: Path | None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("data/realphotos"))
+    parser = real_photo_parser(__doc__, "bench/results/kind_probe.json")
     parser.add_argument("--lite2", type=Path, default=None, help="efficientnet-lite2 .pth checkpoint")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/kind_probe.json"))
     args = parser.parse_args()
     if args.lite2 is not None and not args.lite2.is_file():
         parser.error(f"--lite2: no checkpoint at {args.lite2}")
-    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
-        parser.error(missing)
+    require_photos(parser, args.photos)
     report = run(args.photos, args.lite2)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({"always_chair": report["always_chair"], "render_trained_head": report["render_trained_head"],

@@ -23,7 +23,6 @@ instead of frozen Lite0's (no second network). Writes the results with date, mac
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -32,11 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.kind_probe import labelled_crops
+from catalogue.seats import SEAT_KINDS
 from bench.kind_variants import VariantSearcher
-from bench.service_path import machine, service_path
+from bench.service_path import machine, real_photo_parser, require_photos, service_path
 from evaluation.real_photo_eval import evaluate_answerer
 from evaluation.real_photo_report import photo_answerer
-from evaluation.real_photo_set import load_manifest, missing_photos
+from evaluation.real_photo_set import load_manifest
 from index.kinds import KindClassifier
 from models.transfer import build_embedder
 
@@ -110,7 +110,7 @@ def run(photos_dir: Path, l2: float, fit_set: Path | None, features: str, licenc
     photos = load_manifest()
     crops, labels, splits, _ = labelled_crops(photos, photos_dir, 224)
     vectors = lite0.embed(np.stack(crops))
-    kinds = tuple(sorted(set(labels) | {"lounger", "bench"}))
+    kinds = tuple(sorted(SEAT_KINDS))
 
     def searcher_for() -> VariantSearcher:
         return parts.searcher(VariantSearcher)
@@ -140,20 +140,17 @@ def run(photos_dir: Path, l2: float, fit_set: Path | None, features: str, licenc
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("data/realphotos"))
+    parser = real_photo_parser(__doc__, "bench/results/kind_readout.json")
     parser.add_argument("--l2", type=float, default=0.01)
     parser.add_argument("--features", choices=("lite0", "own"), default="lite0")
     parser.add_argument("--fit-set", type=Path, default=None, help="manifest of photos to fit the read-out on")
     parser.add_argument("--licence-prefix", default="", help="with --fit-set: only photos whose licence starts so")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/kind_readout.json"))
     args = parser.parse_args()
     if args.fit_set is not None and not args.fit_set.is_file():
         parser.error(f"--fit-set: no manifest at {args.fit_set}")
     if not args.l2 >= 0:
         parser.error(f"--l2 must be a number >= 0, got {args.l2}")
-    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
-        parser.error(missing)
+    require_photos(parser, args.photos)
     args.out.write_text(json.dumps(run(args.photos, args.l2, args.fit_set, args.features, args.licence_prefix), indent=1) + "\n")
 
 

@@ -19,7 +19,6 @@ Writes the results with date, machine and load.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -31,8 +30,9 @@ import numpy as np
 from app import bootstrap
 from app.deps import search_options
 from app.settings import Settings
+from bench.service_path import real_photo_parser, require_photos
 from evaluation.real_photo_eval import SeatPrediction, kind_probability_summary, match_seats, photo_bytes
-from evaluation.real_photo_set import RealPhoto, load_manifest, missing_photos
+from evaluation.real_photo_set import RealPhoto, load_manifest
 from index.calibration import shipped_calibration
 from index.collection import Collection
 from index.kind_calibration import fitted_temperature, tempered
@@ -121,12 +121,9 @@ def fitted_report(rows: list[dict], shipped: float, *also: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("data/realphotos"))
-    parser.add_argument("--out", type=Path, default=Path("bench/results/kind_temperature.json"))
+    parser = real_photo_parser(__doc__, "bench/results/kind_temperature.json")
     args = parser.parse_args()
-    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
-        parser.error(missing)
+    require_photos(parser, args.photos)
     report = run(args.photos)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for label, part in (("detected seats", report), ("whole image", report["whole_image"])):

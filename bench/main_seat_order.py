@@ -15,7 +15,6 @@ machine and load.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -24,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.service_path import machine, service_path
+from bench.service_path import machine, real_photo_parser, require_photos, service_path
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
-from evaluation.real_photo_set import load_manifest, missing_photos
+from evaluation.real_photo_set import load_manifest
 from index import scene
 from models.detector import Detection
 
@@ -77,12 +76,9 @@ def run(photos_dir: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("data/realphotos"))
-    parser.add_argument("--out", type=Path, default=Path("bench/results/main_seat_order.json"))
+    parser = real_photo_parser(__doc__, "bench/results/main_seat_order.json")
     args = parser.parse_args()
-    if (missing := missing_photos(load_manifest(), args.photos)) is not None:
-        parser.error(missing)
+    require_photos(parser, args.photos)
     args.out.write_text(json.dumps(run(args.photos), indent=1) + "\n")
 
 

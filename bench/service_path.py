@@ -2,14 +2,16 @@
 
 The configured index and the embedder it was built with, the seat detector, and a Searcher with the shipped
 pose calibration and the configured pose options (app.deps.search_options), so that a bench measures what
-users get; plus the machine facts every result file records.
+users get; plus the machine facts every result file records, and the arguments every such bench takes.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 from app import bootstrap
 from app.deps import search_options
@@ -46,3 +48,20 @@ def machine() -> dict:
     """Architecture, cores and the load average now (1, 5, 15 min)."""
     return {"arch": platform.machine(), "cores": os.cpu_count(),
             "load_before": [round(x, 2) for x in os.getloadavg()]}
+
+
+def real_photo_parser(doc: str, default_out: str) -> argparse.ArgumentParser:
+    """The arguments every real-photo bench takes: --photos (the extracted set) and --out (its result file);
+    the bench adds its own, parses, then calls require_photos."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--photos", type=Path, default=Path("data/realphotos"))
+    parser.add_argument("--out", type=Path, default=Path(default_out))
+    return parser
+
+
+def require_photos(parser: argparse.ArgumentParser, photos_dir: Path) -> None:
+    """A one-line usage error (exit 2) when the real-photo set is not extracted in photos_dir."""
+    from evaluation.real_photo_set import load_manifest, missing_photos
+
+    if (missing := missing_photos(load_manifest(), photos_dir)) is not None:
+        parser.error(missing)
