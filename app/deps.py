@@ -51,7 +51,8 @@ class Services:
 def search_options(settings: Settings) -> dict[str, bool]:
     """The Searcher options the settings choose (index.search.Searcher keywords): the service and
     `photo2cad evaluate` search alike."""
-    return {"view_prior": settings.view_head, "mirror_views": settings.view_head_mirror}
+    return {"view_prior": settings.view_head, "mirror_views": settings.view_head_mirror,
+            "kind_cues": settings.kind_cues}
 
 
 def load_services(settings: Settings, embedder: Embedder | None = None,

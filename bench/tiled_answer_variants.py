@@ -68,8 +68,9 @@ def averaged_crops(crops: list[tuple[float, float, float]]):
         vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
         answers = searcher.search_embeddings(vectors, top_k, true_camera)
         focal = scene.focal_px(photo.image.size, photo.focal_35mm_mm)
-        objects = [scene._seat_answer(photo, s, a, v, focal, searcher.kind_temperature)
-                   for s, a, v in zip(seats, answers, vectors)]
+        cues = searcher.kind_cues(np.stack([scene.square_crop(photo.image, s.box_px, size) for s in seats]))
+        objects = [scene._seat_answer(photo, s, a, v, focal, searcher, c)
+                   for s, a, v, c in zip(seats, answers, vectors, cues)]
         return scene.PhotoAnswer(True, objects, objects[0].answer, objects[0].vector)
 
     original = scene.answer_seats

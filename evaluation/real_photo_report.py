@@ -152,13 +152,18 @@ def markdown_section(results: dict) -> str:
 
 
 def _pose_line(search: dict[str, bool]) -> str:
-    """What the pose was made of in this run (embedders without a viewpoint head over their grid get none)."""
+    """What the pose and the seat kind were made of in this run (embedders without a viewpoint head over their
+    grid get none, nor ImageNet's cues without their own classifier)."""
     head, mirror = search.get("view_prior", True), search.get("mirror_views", True)
     head_text = ("the embedder's viewpoint head as a prior, read on each crop"
                  + (" and on its mirror image" if mirror else " only") if head else "retrieval alone")
+    cues = search.get("kind_cues", False)
     return (f"Pose: {head_text} (PHOTO2CAD_VIEW_HEAD={str(head).lower()}, "
             f"PHOTO2CAD_VIEW_HEAD_MIRROR={str(mirror).lower()}); an embedder without a viewpoint head over its "
-            "index's grid gets retrieval alone.")
+            "index's grid gets retrieval alone. Seat kind: "
+            + ("with ImageNet's cues on each crop (index/kind_cues.py" if cues else "without ImageNet's cues (")
+            + f"; PHOTO2CAD_KIND_CUES={str(cues).lower()}); an embedder without its own ImageNet classifier gets "
+            "none.")
 
 
 def _images(results: dict, split: str) -> int | str:

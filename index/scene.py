@@ -9,10 +9,11 @@ Seat kind: the detector's label is evidence (a couch is rarely a chair). The sea
 p(kind | crop) are multiplied by p(label | kind) from LABEL_GIVEN_KIND and renormalised (Bayes, the
 detector's answer taken as independent of the embedding). The table is set by hand from what COCO's
 annotators call chair, couch and bench (COCO has no seat-kind labels to fit it on); kinds outside it get
-a flat 1/3. Last, the probabilities are softened by the searcher's `kind_temperature` (index.kind_calibration),
+a flat 1/3. So are the cues of ImageNet's classifier on the crop when the searcher has one (index.kind_cues:
+a desk around an office chair, a studio couch). Last, the probabilities are softened by the searcher's `kind_temperature` (index.kind_calibration),
 so that on photographs they mean what they say.
 No seat found: `detected` is False, `objects` is empty and the answer is the whole image's, its seat-kind
-probabilities softened by the searcher's `whole_image_kind_temperature`.
+probabilities weighed by ImageNet's cues on the whole image and softened by the searcher's `whole_image_kind_temperature`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from index.kind_calibration import tempered
+from index.kind_cues import with_cue_evidence
 from index.oblique import axis_camera, focal_px
 from index.search import SearchAnswer, Searcher
 from models.detector import Detection, SeatDetector
@@ -86,16 +88,19 @@ def answer_seats(photo: Photo, seats: list[Detection], searcher: Searcher, top_k
     seats = main_first(seats, photo.image.size)[:max_seats]
     size_px = searcher.embedder.info.input_size_px
     if not seats:
-        vectors, mirrored = searcher.embed_with_mirror(square_image(photo.image, size_px)[None])
+        image = square_image(photo.image, size_px)[None]
+        vectors, mirrored = searcher.embed_with_mirror(image)
         (answer,) = searcher.search_embeddings(vectors, top_k, true_camera, mirrored)
-        answer = replace(answer, categories=tempered(answer.categories, searcher.whole_image_kind_temperature))
+        (cues,) = searcher.kind_cues(image)
+        answer = replace(answer, categories=tempered(_with_cues(searcher, answer.categories, cues),
+                                                     searcher.whole_image_kind_temperature))
         return PhotoAnswer(False, [], answer, vectors[0])
     crops = np.stack([square_crop(photo.image, s.box_px, size_px) for s in seats])
     vectors, mirrored = searcher.embed_with_mirror(crops)
     answers = searcher.search_embeddings(vectors, top_k, true_camera, mirrored)
     focal = focal_px(photo.image.size, photo.focal_35mm_mm)
-    objects = [_seat_answer(photo, seat, answer, vector, focal, searcher.kind_temperature)
-               for seat, answer, vector in zip(seats, answers, vectors)]
+    objects = [_seat_answer(photo, seat, answer, vector, focal, searcher, cues)
+               for seat, answer, vector, cues in zip(seats, answers, vectors, searcher.kind_cues(crops))]
     return PhotoAnswer(True, objects, objects[0].answer, objects[0].vector)
 
 
@@ -106,13 +111,20 @@ def with_main_answer(photo: PhotoAnswer, answer: SearchAnswer) -> PhotoAnswer:
 
 
 def _seat_answer(photo: Photo, seat: Detection, answer: SearchAnswer, vector: np.ndarray,
-                 focal: float, kind_temperature: float) -> SeatAnswer:
-    answer = replace(answer, categories=tempered(with_label_evidence(answer.categories, seat.label),
-                                                 kind_temperature))
+                 focal: float, searcher: Searcher, cues: dict[str, float] | None) -> SeatAnswer:
+    """The seat's answer with the detector's label and ImageNet's cues (index.kind_cues; None: none) as
+    seat-kind evidence, then the searcher's seat-kind temperature."""
+    evidence = _with_cues(searcher, with_label_evidence(answer.categories, seat.label), cues)
+    answer = replace(answer, categories=tempered(evidence, searcher.kind_temperature))
     axis = (axis_camera(answer.matches[0].pose.camera, box_centre(seat.box_px), photo.image.size, focal)
             if answer.matches else None)
     box = tuple(float(v) * photo.scale for v in seat.box_px)
     return SeatAnswer(box, seat.label, seat.score, answer, vector, axis)
+
+
+def _with_cues(searcher: Searcher, categories: list[tuple[str, float]], cues: dict[str, float] | None,
+               ) -> list[tuple[str, float]]:
+    return with_cue_evidence(categories, cues, searcher.kind_cue_floor, searcher.kind_cue_weight)
 
 
 def main_first(seats: list[Detection], image_size: tuple[int, int]) -> list[Detection]:

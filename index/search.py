@@ -27,6 +27,7 @@ import numpy as np
 from index.calibration import PoseCalibration
 from index.collection import Collection
 from index.kind_calibration import fitted_temperature
+from index.kind_cues import CUE_FLOOR, CUE_WEIGHT, kind_cues
 from index.kinds import KindClassifier, collection_kind_classifier
 from index.pose import PoseEstimate, estimate_pose, view_spacing_deg
 from index.store import ModelRecord
@@ -67,6 +68,14 @@ class NeighbourSearch(Protocol):
         ...
 
 
+class ImageClassifier(Protocol):
+    """Class probabilities of images, e.g. models.imagenet_classifier.ImagenetClassifier."""
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """(n, H, W, 3) uint8 RGB -> (n, classes) float32, rows summing to 1."""
+        ...
+
+
 KIND_VOTE_WEIGHT = 0.5  # chosen on off-grid renders of the evaluation's training models (docs/kinds.md)
 CONFIDENT_SHARE = 0.5  # a top-1 model holding more of the vote than this decides the seat kind
 # Scores at which a top-1 model counts as confident, per embedder (others: never); chosen on the
@@ -98,7 +107,11 @@ class Searcher:
     image (`embed_with_mirror`, one more embedding per image; index.view_prior, "Mirror averaging");
     kind_temperature: softens the seat-kind probabilities of photo answers about detected seats (index.scene
     applies it last; index.kind_calibration; default: that module's temperature for the embedder);
-    whole_image_kind_temperature: the same for whole-image answers (no seat detected)."""
+    whole_image_kind_temperature: the same for whole-image answers (no seat detected); kind_cues: weigh in
+    ImageNet's classifier's answers on the photo's crops as seat-kind evidence (index.scene, index.kind_cues)
+    with `imagenet`, default the embedder's own (`imagenet_classifier()`, the fine-tuned Lite0's: its
+    registry ImageNet weights untouched); an embedder without one gets no cues. kind_cue_floor and
+    kind_cue_weight: the evidence's floor and weight (index.kind_cues)."""
 
     def __init__(self, collection: Collection, embedder: Embedder, min_views: int = 256,
                  category_temperature: float = 0.02, neighbours: NeighbourSearch | None = None,
@@ -106,7 +119,7 @@ class Searcher:
                  calibration: PoseCalibration | None = None, confident_score: float | None = None,
                  kind_head_of: Embedder | None = None, view_prior: bool = True, mirror_views: bool = True,
                  kind_temperature: float | None = None, whole_image_kind_temperature: float | None = None,
-                 ) -> None:
+                 kind_cues: bool = False, imagenet: ImageClassifier | None = None) -> None:
         collection.check_embedder(embedder.info)
         self.collection = collection
         self.embedder = embedder
@@ -139,10 +152,20 @@ class Searcher:
         self.whole_image_kind_temperature = (fitted_temperature(embedder.info.name, whole_image=True)
                                              if whole_image_kind_temperature is None
                                              else whole_image_kind_temperature)
+        self.imagenet: ImageClassifier | None = (imagenet or _own_imagenet(kind_head_of or embedder)
+                                                 if kind_cues else None)
+        self.kind_cue_floor, self.kind_cue_weight = CUE_FLOOR, CUE_WEIGHT  # index.kind_cues
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images (n, H, W, 3) uint8 -> (n, d) float32 unit rows."""
         return self.embedder.embed(images)
+
+    def kind_cues(self, images: np.ndarray) -> list[dict[str, float] | None]:
+        """images (n, H, W, 3) uint8 -> each image's seat-kind cues from ImageNet's classifier
+        (index.kind_cues.kind_cues), or n Nones without one."""
+        if self.imagenet is None:
+            return [None] * len(images)
+        return [kind_cues(row) for row in self.imagenet.probabilities(images)]
 
     def embed_with_mirror(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """images (n, H, W, 3) uint8 -> their vectors (n, d) and, when `mirror_views`, the vectors of the
@@ -293,6 +316,12 @@ def true_errors(true_camera: np.ndarray | None, camera: np.ndarray, symmetry: Sy
         return None, None
     plain = float(angular_error_deg(true_camera, camera))
     return plain, None if symmetry is None else symmetric_angular_error_deg(true_camera, camera, symmetry)
+
+
+def _own_imagenet(embedder: Embedder) -> ImageClassifier | None:
+    """The embedder's ImageNet classifier (`imagenet_classifier()`), if it has one."""
+    own = getattr(embedder, "imagenet_classifier", None)
+    return own() if callable(own) else None
 
 
 def _own_kind_classifier(embedder: Embedder) -> KindClassifier | None:

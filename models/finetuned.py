@@ -23,6 +23,7 @@ from models import efficientnet_lite
 from models.adapter import NAME as ADAPTER_LAYER
 from models.adapter import AdapterConfig, build_adapter, linear_head
 from models.embedder import EmbedderInfo, checked_images, forward_in_batches, network_input
+from models.imagenet_classifier import ImagenetClassifier
 from models.model_folder import missing_model_files
 
 NAME = "lite0_finetuned"
@@ -89,6 +90,7 @@ class FinetunedEmbedder:
         network = build_finetune_model(top, self.config)
         network.load_weights(folder / WEIGHTS_FILE)
         self._trunk, self._network, self._lock = trunk, network, threading.Lock()
+        self._imagenet: ImagenetClassifier | None = None
         self._adapter = network.get_layer(ADAPTER_LAYER)
         self._embed_batch = tf.function(self._forward,
                                         input_signature=[tf.TensorSpec((None, self._size, self._size, 3), tf.float32)])
@@ -129,6 +131,14 @@ class FinetunedEmbedder:
         return np.concatenate([self.embed_prepared(self.prepare(images[i:i + MAX_BATCH]))
                                for i in range(0, len(images), MAX_BATCH)] or [np.zeros((0, self.info.dim),
                                                                                        np.float32)])
+
+    def imagenet_classifier(self) -> ImagenetClassifier:
+        """ImageNet's classifier on the same registry Lite0 weights, untouched by the fine-tuning (built on the
+        first call; index.kind_cues reads it)."""
+        with self._lock:
+            if self._imagenet is None:
+                self._imagenet = ImagenetClassifier(Path(self.spec.lite0_weights), self._size)
+            return self._imagenet
 
     def kind_head(self) -> tuple[tuple[str, ...], np.ndarray, float]:
         """The seat-kind head as (kinds, weights (dim + 1, k) float32 with the bias last, temperature), the

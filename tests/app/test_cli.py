@@ -155,7 +155,7 @@ def test_search_prints_the_answer_and_rejects_non_images(tiny_index_settings, tm
 
 
 @pytest.mark.parametrize("variable", ["PHOTO2CAD_DETECTOR_TILES", "PHOTO2CAD_VIEW_HEAD",
-                                      "PHOTO2CAD_VIEW_HEAD_MIRROR"])
+                                      "PHOTO2CAD_VIEW_HEAD_MIRROR", "PHOTO2CAD_KIND_CUES"])
 def test_a_bad_setting_is_a_one_line_error(tmp_path, variable):
     env = dict(os.environ, PHOTO2CAD_DATA_DIR=str(tmp_path), **{variable: "maybe"})
     result = subprocess.run([sys.executable, "-m", "app.cli", "index", "list"], capture_output=True, text=True,

@@ -223,7 +223,8 @@ def test_the_detector_mode_finds_the_seats_the_whole_image_misses(tmp_path, tiny
     assert len(modes[DETECTOR]["per_photo"][0]["predicted"]) >= 2
 
 
-@pytest.mark.parametrize("search", [{}, {"view_prior": True, "mirror_views": False}, {"view_prior": False}])
+@pytest.mark.parametrize("search", [{}, {"view_prior": True, "mirror_views": False}, {"view_prior": False},
+                                    {"kind_cues": True}])
 def test_the_real_photos_are_searched_with_the_services_pose_options(tmp_path, tiny_index_settings, tiny_embedder,
                                                                      search):
     """`photo2cad evaluate` passes the service's pose settings (app.deps.search_options): with the mirror on,
@@ -247,3 +248,4 @@ def test_the_real_photos_are_searched_with_the_services_pose_options(tmp_path, t
     assert embedder.calls == [2 if mirrored else 1] and results["search"] == search
     expected = {0: "retrieval alone", 1: "read on each crop only", 2: "and on its mirror image"}
     assert expected[2 if mirrored else int(search.get("view_prior", True))] in markdown_section(results)
+    assert f"PHOTO2CAD_KIND_CUES={str(search.get('kind_cues', False)).lower()}" in markdown_section(results)
