@@ -8,7 +8,8 @@ EVALUATION.md, "Seat-kind probabilities"). Temperature scaling (Guo et al., ICML
 ranking and softens its probabilities: p_k ∝ p_k ** (1 / T). T is chosen per embedder on the real-photo dev
 split, as the one of least Brier score over the detected seats (`python -m bench.kind_temperature`,
 bench/results/kind_temperature.json, which says why not the log-likelihood); embedders not listed keep their
-probabilities (T = 1), which are then not calibrated on photographs.
+probabilities (T = 1), which are then not calibrated on photographs. Refitted on 2026-12-03 when ImageNet's
+cues joined the evidence (2.1 -> 2.2, whole image 3.5 -> 3.1; EVALUATION.md "ImageNet's cues to the seat kind").
 
 A whole-image answer (no seat detected: the photo searched as one seat) has its own temperature, fitted the same
 way on the dev split's photos answered whole (main seat's label): its probabilities were overconfident after the
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-KIND_TEMPERATURES = {"lite0_finetuned": 2.1}  # detected seats
-WHOLE_IMAGE_KIND_TEMPERATURES = {"lite0_finetuned": 3.5}  # whole-image answers
+KIND_TEMPERATURES = {"lite0_finetuned": 2.2}  # detected seats
+WHOLE_IMAGE_KIND_TEMPERATURES = {"lite0_finetuned": 3.1}  # whole-image answers
 FLOOR = 1e-12  # a kind stated at probability 0 stays (nearly) impossible
 
 
