@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from app import bootstrap
 from app.deps import search_options
@@ -42,6 +46,19 @@ def service_path() -> ServicePath:
     settings = Settings()
     collection = Collection.open(settings.resolved_index_dir)
     return ServicePath(settings, collection, bootstrap.load_embedder(settings), bootstrap.load_detector(settings))
+
+
+def alternate_medians_ms(calls: dict[Hashable, Callable[[], object]], repeats: int, dropped: int = 3,
+                         ) -> dict[Hashable, float]:
+    """Each call timed `repeats` times, the calls taking turns (so that drift in the machine's load hits them
+    alike); the first `dropped` times of each left out. Returns each call's median in milliseconds."""
+    times: dict[Hashable, list[float]] = {key: [] for key in calls}
+    for _ in range(repeats):
+        for key, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[key].append(time.perf_counter() - start)
+    return {key: float(np.median(values[dropped:])) * 1000 for key, values in times.items()}
 
 
 def machine() -> dict:

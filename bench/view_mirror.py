@@ -20,10 +20,9 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
 from app import bootstrap
 from app.settings import Settings
+from bench.service_path import alternate_medians_ms
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest, missing_photos
@@ -49,14 +48,13 @@ def cost(searcher: Searcher, detector, files: list[Path], repeats: int) -> list[
     for path in files:
         photo = load_photo(path.read_bytes())
         seats = detector.detect(photo.image)
-        times: dict[bool, list[float]] = {True: [], False: []}
-        for _ in range(repeats):
-            for mirror in (True, False):
-                searcher.mirror_views = mirror
-                start = time.perf_counter()
-                answer_seats(photo, seats, searcher, top_k=5)
-                times[mirror].append(time.perf_counter() - start)
-        on, off = (float(np.median(times[m][3:])) * 1000 for m in (True, False))
+
+        def answered(mirror: bool) -> None:
+            searcher.mirror_views = mirror
+            answer_seats(photo, seats, searcher, top_k=5)
+
+        medians = alternate_medians_ms({m: (lambda m=m: answered(m)) for m in (True, False)}, repeats)
+        on, off = medians[True], medians[False]
         rows.append({"photo": path.stem, "seats_answered": min(len(seats), 6), "off_ms": round(off, 1),
                      "on_ms": round(on, 1), "ratio": round(on / off, 2)})
     return rows
