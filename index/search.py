@@ -12,8 +12,10 @@ CONFIDENT_SHARE of the retrieval vote on its own and its score reaches the embed
 is the vote alone, so that model's kind.
 An embedder with its own seat-kind head (models.adapter.AdapterEmbedder.kind_head) replaces the fitted
 classifier; one with its own viewpoint head weighs each model's views for the pose by it (index.view_prior),
-unless the model's best view reaches the confident score. A detector's label is evidence applied after this
-mixture, per detected seat (index.scene.with_label_evidence).
+unless the model's best view reaches the confident score. A detector's label and ImageNet's cues on the crop
+are evidence applied after this mixture, per detected seat (index.scene; index.kind_cues). The cues weigh two
+kinds at most (1 + floor) / floor = 21 to 1 apart, so they overturn a confident top-1 model's vote only for a
+kind holding at least 1/21 of that model's kind's share.
 """
 
 from __future__ import annotations
