@@ -2,7 +2,7 @@
 
 Run: PHOTO2CAD_DATA_DIR=$PWD/data .venv/bin/python -m bench.kind_cues [--photos data/realphotos]
      [--floors 0.01,0.05,0.2] [--weights 0.5,1,2] [--timing fc-chair-00000135,ikea-038] [--repeats 30]
-     [--cost-only] [--out bench/results/kind_cues.json]
+     [--cost-only] [--check-set training_photos/coco_licensed/manifest.json] [--out bench/results/kind_cues.json]
 Every variant answers the real-photo set through the service's path (evaluation.real_photo_report.
 photo_answerer: tiled detector, the configured index and embedder, shipped calibration, pose options and
 seat-kind temperatures); only the seat-kind evidence of ImageNet's classifier changes (index.kind_cues:
@@ -13,7 +13,11 @@ are (mean stated against right, ECE). Then the same for whole-image answers (no 
 and at the shipped floor and weight. Choices are made on dev; test reports. Cost: for the --timing photos
 (ids of the set), index.scene.answer_seats (embedding, ImageNet's classifier and search of the detected seats,
 the part that changes) timed with the cues on and off alternately, --repeats times each, the first 3 dropped;
-medians and their ratio (--cost-only: this part alone). Writes the results with date, machine and load.
+medians and their ratio (--cost-only: this part alone). --check-set: a third set of real photos labelled by
+seat kind only (a manifest as bench.kind_readout's --fit-set; e.g. the licensed COCO photos, extracted with
+tools/training_photos/extract.py), nothing of which chose anything: each labelled seat's crop searched (the
+service's searcher, no detector, so no label evidence) and its kind answered with the cues off and at the
+shipped floor and weight; per-seat kind and by kind (this part alone). Writes the results with date, machine and load.
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ import hashlib
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
+from bench.kind_readout import fit_set_crops
 from bench.service_path import alternate_medians_ms, machine, real_photo_parser, require_photos, service_path
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest
-from index.kind_cues import CUE_FLOOR, CUE_WEIGHT
+from index.kind_cues import CUE_FLOOR, CUE_WEIGHT, with_cue_evidence
 from index.scene import answer_seats
 from models.photo import load_photo
 
@@ -80,6 +86,21 @@ def cost(parts, files, repeats: int) -> list[dict]:
     return rows
 
 
+def check_set(parts, manifest: Path) -> dict:
+    """Per-seat kind of the labelled crops of another photo set, cues off and on (module docstring)."""
+    crops, kinds = fit_set_crops(manifest, parts.embedder.info.input_size_px)
+    images = np.stack(crops)
+    out = {"manifest": str(manifest), "seats": len(kinds)}
+    for on in (False, True):
+        searcher = parts.searcher(kind_cues=on)
+        answers = searcher.search_embeddings(searcher.embed(images), top_k=1)
+        answered = [with_cue_evidence(a.categories, c)[0][0] for a, c in zip(answers, searcher.kind_cues(images))]
+        right = [a == k for a, k in zip(answered, kinds)]
+        out["on" if on else "off"] = {"kind": round(float(np.mean(right)), 3), "by_kind": {
+            k: f"{sum(r for r, t in zip(right, kinds) if t == k)}/{kinds.count(k)}" for k in sorted(set(kinds))}}
+    return out
+
+
 def accuracy(parts, photos, photos_dir, floors: list[float], weights: list[float]) -> dict:
     detector = RememberedDetector(parts.detector)
     variants = [("off", None, 1.0)] + [(f"floor {f:g} weight {w:g}", f, w) for f in floors for w in weights]
@@ -94,12 +115,17 @@ def accuracy(parts, photos, photos_dir, floors: list[float], weights: list[float
     return {"detector_and_per_seat_search": detected, "whole_image": whole}
 
 
-def run(photos_dir, floors: list[float], weights: list[float], timing: list, repeats: int, cost_only: bool) -> dict:
+def run(photos_dir, floors: list[float], weights: list[float], timing: list, repeats: int, cost_only: bool,
+        check: Path | None = None) -> dict:
     parts, facts = service_path(), machine()
     photos = load_manifest()
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "embedder": parts.embedder.info.name,
               "machine": facts | {"omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
               "shipped": {"floor": CUE_FLOOR, "weight": CUE_WEIGHT}}
+    if check is not None:  # this part alone
+        report["check_set"] = check_set(parts, check)
+        print("check set", report["check_set"], flush=True)
+        return report | {"load_after": [round(x, 2) for x in os.getloadavg()]}
     if not cost_only:
         report |= accuracy(parts, photos, photos_dir, floors, weights)
     report["cost"] = cost(parts, [photos_dir / p.file for p in photos if p.id in timing], repeats)
@@ -115,7 +141,10 @@ def main() -> None:
     parser.add_argument("--timing", default="fc-chair-00000135,ikea-038", help="photo ids of the set to time")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--cost-only", action="store_true")
+    parser.add_argument("--check-set", type=Path, default=None, help="manifest of another labelled photo set")
     args = parser.parse_args()
+    if args.check_set is not None and not args.check_set.is_file():
+        parser.error(f"--check-set: no manifest at {args.check_set}")
     require_photos(parser, args.photos)
     timing = [name for name in args.timing.split(",") if name]
     if args.repeats < 4:
@@ -123,7 +152,7 @@ def main() -> None:
     if not timing or not set(timing) <= {p.id for p in load_manifest()}:
         parser.error(f"--timing takes ids of the real-photo set (e.g. ikea-038), got {args.timing!r}")
     report = run(args.photos, [float(x) for x in args.floors.split(",")], [float(x) for x in args.weights.split(",")],
-                 timing, args.repeats, args.cost_only)
+                 timing, args.repeats, args.cost_only, args.check_set)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 
