@@ -79,7 +79,8 @@ class SeatKinds(BaseModel):
     label: str = Field(description="the detector's class: chair, couch or bench", examples=["chair"])
     score: float = Field(ge=0.0, le=1.0, description="the detector's confidence", examples=[0.82])
     categories: list[Category] = Field(description="seat-kind probabilities of this seat's crop, with the "
-                                       "detector's class as evidence")
+                                       "detector's class and what ImageNet's classifier sees in the crop "
+                                       "(PHOTO2CAD_KIND_CUES) as evidence")
 
 
 class SeatObject(SeatKinds):

@@ -134,6 +134,17 @@ def run(photos_dir, floors: list[float], weights: list[float], timing: list, rep
     return report | {"load_after": [round(x, 2) for x in os.getloadavg()]}
 
 
+def numbers(parser, option: str, text: str, low: float, inclusive: bool) -> list[float]:
+    """Comma-separated numbers above `low` (or at it when inclusive), else a one-line usage error."""
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or any(v < low or (v == low and not inclusive) for v in values):
+        parser.error(f"{option} takes numbers {'>=' if inclusive else '>'} {low:g}, got {text!r}")
+    return values
+
+
 def main() -> None:
     parser = real_photo_parser(__doc__, "bench/results/kind_cues.json")
     parser.add_argument("--floors", default="0.01,0.05,0.2")
@@ -143,16 +154,18 @@ def main() -> None:
     parser.add_argument("--cost-only", action="store_true")
     parser.add_argument("--check-set", type=Path, default=None, help="manifest of another labelled photo set")
     args = parser.parse_args()
-    if args.check_set is not None and not args.check_set.is_file():
-        parser.error(f"--check-set: no manifest at {args.check_set}")
-    require_photos(parser, args.photos)
+    floors, weights = numbers(parser, "--floors", args.floors, 0.0, False), numbers(parser, "--weights", args.weights,
+                                                                                     0.0, True)
     timing = [name for name in args.timing.split(",") if name]
     if args.repeats < 4:
         parser.error("--repeats must be at least 4 (the first 3 are dropped)")
     if not timing or not set(timing) <= {p.id for p in load_manifest()}:
         parser.error(f"--timing takes ids of the real-photo set (e.g. ikea-038), got {args.timing!r}")
-    report = run(args.photos, [float(x) for x in args.floors.split(",")], [float(x) for x in args.weights.split(",")],
-                 timing, args.repeats, args.cost_only, args.check_set)
+    if args.check_set is not None and not args.check_set.is_file():
+        parser.error(f"--check-set: no manifest at {args.check_set}")
+    if args.check_set is None:  # the check set alone needs no real-photo set
+        require_photos(parser, args.photos)
+    report = run(args.photos, floors, weights, timing, args.repeats, args.cost_only, args.check_set)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 

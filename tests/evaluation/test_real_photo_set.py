@@ -102,7 +102,8 @@ def test_missing_photos_say_how_to_extract_them(tmp_path):
 @pytest.mark.parametrize("bench", ["bench.bench_detector_tiles", "bench.tiled_answer_variants",
                                    "bench.view_prior_sweep", "bench.view_mirror", "bench.kind_variants",
                                    "bench.kind_temperature", "bench.crop_tta", "bench.kind_probe",
-                                   "bench.kind_readout", "bench.main_seat_order", "bench.crop_margin"])
+                                   "bench.kind_readout", "bench.main_seat_order", "bench.crop_margin",
+                                   "bench.kind_cues", "bench.imagenet_on_seats"])
 def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     import sys
 
@@ -125,7 +126,12 @@ def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     ("bench.kind_readout", ["--fit-set", "no-such.json"], "--fit-set: no manifest at no-such.json"),
     ("bench.kind_readout", ["--l2", "-1"], "--l2 must be a number >= 0"),
     ("bench.crop_margin", ["--margins", "0.1,2"], "--margins takes numbers in [0, 1]"),
-    ("bench.crop_margin", ["--margins", "x"], "--margins takes numbers in [0, 1]")])
+    ("bench.crop_margin", ["--margins", "x"], "--margins takes numbers in [0, 1]"),
+    ("bench.kind_cues", ["--floors", "0,0.05"], "--floors takes numbers > 0"),
+    ("bench.kind_cues", ["--weights", "x"], "--weights takes numbers >= 0"),
+    ("bench.kind_cues", ["--repeats", "3"], "--repeats must be at least 4"),
+    ("bench.kind_cues", ["--timing", "no-such-photo"], "--timing takes ids of the real-photo set"),
+    ("bench.kind_cues", ["--check-set", "no-such.json"], "--check-set: no manifest at no-such.json")])
 def test_real_photo_benches_refuse_bad_arguments_before_any_work(bench, arguments, message, tmp_path):
     import sys
 
