@@ -46,8 +46,9 @@ class Settings(BaseSettings):
                                    "mirror image, and combine the two (index/view_prior.py, 'Mirror "
                                    "averaging'; one more embedding per seat; false: the crop alone).")
     kind_cues: bool = Field(True, description="Weigh in what ImageNet's classifier sees in each seat crop (a desk, "
-                            "a studio couch) as seat-kind evidence (index/kind_cues.py; one more Lite0 pass per "
-                            "seat; embedders without their own ImageNet classifier get none; false: off).")
+                            "a studio couch) as seat-kind evidence (index/kind_cues.py; the rest of a Lite0 pass per "
+                            "seat on the embedder's trunk; embedders without their own ImageNet classifier get "
+                            "none; false: off).")
     allow_download: bool = Field(False, description="Let Keras download ImageNet weights if needed.")
     faiss_factory: str = Field("Flat", description="FAISS index_factory string (inner product).")
     faiss_ef_search: int = Field(64, ge=1, description="HNSW efSearch (FAISS uses max(efSearch, k); the "

@@ -23,8 +23,8 @@ from models import efficientnet_lite
 from models.adapter import NAME as ADAPTER_LAYER
 from models.adapter import AdapterConfig, build_adapter, linear_head
 from models.embedder import EmbedderInfo, checked_images, forward_in_batches, network_input
-from models.imagenet_classifier import ImagenetClassifier
 from models.model_folder import missing_model_files
+from models.trunk_classifier import ActivationCache, TrunkImagenetClassifier
 
 NAME = "lite0_finetuned"
 WEIGHTS_FILE = "finetune.weights.h5"
@@ -90,10 +90,12 @@ class FinetunedEmbedder:
         network = build_finetune_model(top, self.config)
         network.load_weights(folder / WEIGHTS_FILE)
         self._trunk, self._network, self._lock = trunk, network, threading.Lock()
-        self._imagenet: ImagenetClassifier | None = None
+        self._imagenet: TrunkImagenetClassifier | None = None
+        self._activations = ActivationCache()
         self._adapter = network.get_layer(ADAPTER_LAYER)
-        self._embed_batch = tf.function(self._forward,
-                                        input_signature=[tf.TensorSpec((None, self._size, self._size, 3), tf.float32)])
+        signature = [tf.TensorSpec((None, self._size, self._size, 3), tf.float32)]
+        self._embed_batch = tf.function(self._forward, input_signature=signature)
+        self._trunk_batch = tf.function(self._trunk_forward, input_signature=signature)
         self._resize = tf.function(lambda x: tf.image.resize(tf.cast(x, tf.float32), (self._size, self._size),
                                                              antialias=True),
                                    input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)])
@@ -107,12 +109,29 @@ class FinetunedEmbedder:
             extra={"preprocessing": "(x - 127) / 128, antialiased resize", "folder": str(folder)},
         )
 
-    def _forward(self, images: tf.Tensor) -> tf.Tensor:
-        """(n, S, S, 3) float32 in [0, 255] -> (n, dim) embedding."""
-        normalised = (images - efficientnet_lite.INPUT_MEAN) / efficientnet_lite.INPUT_STD
-        activations = self._trunk(normalised, training=False)
+    def _forward(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(n, S, S, 3) float32 in [0, 255] -> (n, dim) embedding and (n, h, w, c) trunk activations."""
+        activations = self._trunk_forward(images)
         flat = tf.reshape(activations, (tf.shape(images)[0], -1))
-        return self._network(flat, training=False)["embedding"]
+        return self._network(flat, training=False)["embedding"], activations
+
+    def _trunk_forward(self, images: tf.Tensor) -> tf.Tensor:
+        normalised = (images - efficientnet_lite.INPUT_MEAN) / efficientnet_lite.INPUT_STD
+        return self._trunk(normalised, training=False)
+
+    def _embed_rows(self, inputs: np.ndarray) -> np.ndarray:
+        """One forward pass of network inputs (b, S, S, 3) -> (b, dim), remembering the trunk's activations
+        once ImageNet's classifier reads them."""
+        embedding, activations = self._embed_batch(tf.constant(inputs))
+        if self._imagenet is not None:
+            self._activations.put(inputs, activations.numpy())
+        return embedding.numpy()
+
+    def _trunk_activations(self, inputs: np.ndarray) -> np.ndarray:
+        """Network inputs (n, S, S, 3) float32 -> trunk activations (n, h, w, c) float32."""
+        with self._lock:
+            return np.concatenate([self._trunk_batch(tf.constant(inputs[i:i + MAX_BATCH])).numpy()
+                                   for i in range(0, len(inputs), MAX_BATCH)])
 
     def prepare(self, images: np.ndarray) -> np.ndarray:
         """images: (n, H, W, 3) uint8 RGB, any H, W -> (n, S, S, 3) float32 in [0, 255] network input."""
@@ -122,8 +141,7 @@ class FinetunedEmbedder:
     def embed_prepared(self, inputs: np.ndarray) -> np.ndarray:
         """inputs: (n, S, S, 3) float32 from `prepare`. Returns (n, dim) float32, rows L2-normalised."""
         with self._lock:
-            return forward_in_batches(lambda x: self._embed_batch(tf.constant(x)).numpy(), inputs, self.info.dim,
-                                      MAX_BATCH)
+            return forward_in_batches(self._embed_rows, inputs, self.info.dim, MAX_BATCH)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """images: (n, H, W, 3) uint8 RGB. Returns (n, dim) float32, rows L2-normalised."""
@@ -132,12 +150,15 @@ class FinetunedEmbedder:
                                for i in range(0, len(images), MAX_BATCH)] or [np.zeros((0, self.info.dim),
                                                                                        np.float32)])
 
-    def imagenet_classifier(self) -> ImagenetClassifier:
-        """ImageNet's classifier on the same registry Lite0 weights, untouched by the fine-tuning (built on the
-        first call; index.kind_cues reads it)."""
+    def imagenet_classifier(self) -> TrunkImagenetClassifier:
+        """ImageNet's classifier on the same registry Lite0 weights, untouched by the fine-tuning, reading this
+        embedder's trunk activations of the images it embedded last (models.trunk_classifier; built on the
+        first call, after which embedding remembers them; index.kind_cues reads it)."""
         with self._lock:
             if self._imagenet is None:
-                self._imagenet = ImagenetClassifier(Path(self.spec.lite0_weights), self._size)
+                self._imagenet = TrunkImagenetClassifier(
+                    Path(self.spec.lite0_weights), int(self.config.extra["first_block"]), self._size, self.prepare,
+                    self._trunk_activations, self._activations)
             return self._imagenet
 
     def kind_head(self) -> tuple[tuple[str, ...], np.ndarray, float]:

@@ -23,7 +23,7 @@ from index.kind_calibration import KIND_TEMPERATURES, WHOLE_IMAGE_KIND_TEMPERATU
 from models.adapter_features import FeatureConfig
 from models.finetune import FinetuneConfig, lite0_parts, train_finetune
 from models.finetuned import WEIGHTS_FILE
-from models.imagenet_classifier import ImagenetClassifier
+from models.trunk_classifier import TrunkImagenetClassifier
 from models.weights import prepare_weights
 from render.cameras import sphere_cameras
 from tests.conftest import TINY_MODELS, render_rgb, tiny_activations
@@ -72,8 +72,8 @@ def test_the_service_searches_with_the_finetuned_network(finetuned_settings, tin
     assert np.array_equal(services.searcher.kind_classifier.weights, weights)
     assert services.searcher.kind_temperature == KIND_TEMPERATURES["lite0_finetuned"]  # fitted on real photos
     assert services.searcher.whole_image_kind_temperature == WHOLE_IMAGE_KIND_TEMPERATURES["lite0_finetuned"]
-    # ImageNet's classifier on the registry weights, built once with the embedder, weighs in the seat kind
-    assert isinstance(services.searcher.imagenet, ImagenetClassifier)
+    # ImageNet's classifier on the registry weights and the embedder's own trunk weighs in the seat kind
+    assert isinstance(services.searcher.imagenet, TrunkImagenetClassifier)
     assert services.searcher.imagenet is services.embedder.imagenet_classifier()
     best = answer["results"][0]
     assert best["model_id"] == "test#sofa" and best["score"] > 0.95

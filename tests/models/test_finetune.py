@@ -178,3 +178,37 @@ def test_the_shipped_network_is_the_default_embedder_and_never_saw_a_heldout_mod
     # The evaluation draws its held-out models from the catalogue's ids (the extra shapes are not in it).
     catalogue = sorted(set(trained) - shapes | set(excluded))
     assert choose_heldout_models(catalogue, 0.2, np.random.default_rng(EVALUATION_SEED)) == sorted(excluded)
+
+
+def test_imagenet_classifier_reads_the_embedders_trunk(lite0_file, trained) -> None:
+    """The fine-tuned embedder's ImageNet classifier answers as ImageNet's whole classifier does, running only
+    the rest of Lite0 for images the embedder has just embedded (their trunk activations remembered)."""
+    from models.finetuned import FinetunedEmbedder
+    from models.imagenet_classifier import ImagenetClassifier
+
+    folder, _ = trained
+    embedder = FinetunedEmbedder(folder, lite0_file)
+    classifier = embedder.imagenet_classifier()
+    assert embedder.imagenet_classifier() is classifier
+    images = np.random.default_rng(3).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
+    alone = ImagenetClassifier(lite0_file, SIZE).probabilities(images)
+    cold = classifier.probabilities(images)  # not embedded yet: the trunk runs here
+    assert (classifier.cache.hits, classifier.cache.misses) == (0, 3)
+    embedder.embed(np.concatenate([images, images[:, :, ::-1]]))  # as index.scene: crops and mirror images
+    warm = classifier.probabilities(images)
+    assert (classifier.cache.hits, classifier.cache.misses) == (3, 3)
+    np.testing.assert_allclose(cold, alone, atol=1e-5)
+    np.testing.assert_allclose(warm, alone, atol=1e-5)
+    assert classifier.probabilities(np.zeros((0, SIZE, SIZE, 3), np.uint8)).shape == (0, 1000)
+
+
+def test_the_activation_cache_keeps_the_most_recently_used() -> None:
+    from models.trunk_classifier import ActivationCache
+
+    cache = ActivationCache(size=2)
+    inputs = np.arange(3 * 4 * 4 * 3, dtype=np.float32).reshape(3, 4, 4, 3)
+    cache.put(inputs[:2], np.array([[0.0], [1.0]]))
+    assert cache.get(inputs[0])[0] == 0.0  # now the most recent
+    cache.put(inputs[2:], np.array([[2.0]]))  # drops inputs[1], the least recently used
+    assert cache.get(inputs[1]) is None and cache.get(inputs[0])[0] == 0.0 and cache.get(inputs[2])[0] == 2.0
+    assert (cache.hits, cache.misses) == (3, 1)
