@@ -10,10 +10,11 @@ p(kind | crop) are multiplied by p(label | kind) from LABEL_GIVEN_KIND and renor
 detector's answer taken as independent of the embedding). The table is set by hand from what COCO's
 annotators call chair, couch and bench (COCO has no seat-kind labels to fit it on); kinds outside it get
 a flat 1/3. So are the cues of ImageNet's classifier on the crop when the searcher has one (index.kind_cues:
-a desk around an office chair, a studio couch). Last, the probabilities are softened by the searcher's `kind_temperature` (index.kind_calibration),
-so that on photographs they mean what they say.
+a desk around an office chair, a studio couch). Last, the probabilities are softened by the searcher's
+`kind_temperature` (index.kind_calibration), so that on photographs they mean what they say.
 No seat found: `detected` is False, `objects` is empty and the answer is the whole image's, its seat-kind
-probabilities weighed by ImageNet's cues on the whole image and softened by the searcher's `whole_image_kind_temperature`.
+probabilities weighed by ImageNet's cues on the whole image and softened by the searcher's
+`whole_image_kind_temperature`.
 """
 
 from __future__ import annotations
