@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.service_path import machine, real_photo_parser, require_photos, service_path
+from bench.service_path import machine, number_list, real_photo_parser, require_photos, service_path
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest
@@ -48,12 +48,7 @@ def main() -> None:
     parser = real_photo_parser(__doc__, "bench/results/crop_margin.json")
     parser.add_argument("--margins", default="0.05,0.1,0.16,0.24,0.32")
     args = parser.parse_args()
-    try:
-        margins = [float(m) for m in args.margins.split(",") if m]
-    except ValueError:
-        parser.error(f"--margins takes numbers in [0, 1], got {args.margins!r}")
-    if not margins or any(not 0 <= m <= 1 for m in margins):
-        parser.error(f"--margins takes numbers in [0, 1], got {args.margins!r}")
+    margins = number_list(parser, "--margins", args.margins, lambda m: 0 <= m <= 1, "in [0, 1]")
     require_photos(parser, args.photos)
     args.out.write_text(json.dumps(run(args.photos, margins), indent=1) + "\n")
 

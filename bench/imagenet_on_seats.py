@@ -62,16 +62,11 @@ def model_kinds() -> dict[str, str]:
 
 def cached_renders(queries_dir: Path) -> dict:
     """The cached renders' activations through the rest of frozen Lite0 and its top, by kind."""
-    import tensorflow as tf
-
     from app.settings import Settings
-    from models.efficientnet_lite import build_efficientnet_lite0, split_lite0
+    from models.trunk_classifier import ImagenetTop
     from models.weights import prepare_weights
 
-    full = build_efficientnet_lite0(include_top=True)
-    full.load_weights(prepare_weights("efficientnet_lite0", Settings().weights_dir, progress=False))
-    _, top = split_lite0(full, 11)
-    fc = full.get_layer("fc")
+    top = ImagenetTop(prepare_weights("efficientnet_lite0", Settings().weights_dir, progress=False), 11, 224)
     kinds = model_kinds()
     by_prefix = {hashlib.sha256(m.encode()).hexdigest()[:8]: m for m in kinds}
     probabilities, labels = [], []
@@ -79,9 +74,8 @@ def cached_renders(queries_dir: Path) -> dict:
         model = by_prefix.get(path.name[:8])
         if model is None:
             continue
-        activations = np.load(path)["features"].astype(np.float32).reshape(-1, *top.input.shape[1:])
-        pooled = tf.reduce_mean(top(activations, training=False), axis=(1, 2))
-        probabilities.append(fc(pooled).numpy())
+        activations = np.load(path)["features"].astype(np.float32).reshape(-1, *top.model.input.shape[1:])
+        probabilities.append(top.probabilities(activations))
         labels += [kinds[model]] * len(activations)
     return by_kind(np.concatenate(probabilities), labels) if labels else {}
 

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.kind_readout import fit_set_crops
-from bench.service_path import alternate_medians_ms, machine, real_photo_parser, require_photos, service_path
+from bench.service_path import (alternate_medians_ms, machine, number_list, real_photo_parser, require_photos,
+                                service_path)
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest
@@ -134,17 +135,6 @@ def run(photos_dir, floors: list[float], weights: list[float], timing: list, rep
     return report | {"load_after": [round(x, 2) for x in os.getloadavg()]}
 
 
-def numbers(parser, option: str, text: str, low: float, inclusive: bool) -> list[float]:
-    """Comma-separated numbers above `low` (or at it when inclusive), else a one-line usage error."""
-    try:
-        values = [float(x) for x in text.split(",")]
-    except ValueError:
-        values = []
-    if not values or any(v < low or (v == low and not inclusive) for v in values):
-        parser.error(f"{option} takes numbers {'>=' if inclusive else '>'} {low:g}, got {text!r}")
-    return values
-
-
 def main() -> None:
     parser = real_photo_parser(__doc__, "bench/results/kind_cues.json")
     parser.add_argument("--floors", default="0.01,0.05,0.2")
@@ -154,8 +144,8 @@ def main() -> None:
     parser.add_argument("--cost-only", action="store_true")
     parser.add_argument("--check-set", type=Path, default=None, help="manifest of another labelled photo set")
     args = parser.parse_args()
-    floors, weights = numbers(parser, "--floors", args.floors, 0.0, False), numbers(parser, "--weights", args.weights,
-                                                                                     0.0, True)
+    floors = number_list(parser, "--floors", args.floors, lambda v: v > 0, "> 0")
+    weights = number_list(parser, "--weights", args.weights, lambda v: v >= 0, ">= 0")
     timing = [name for name in args.timing.split(",") if name]
     if args.repeats < 4:
         parser.error("--repeats must be at least 4 (the first 3 are dropped)")

@@ -29,6 +29,7 @@ import numpy as np
 from app import bootstrap
 from app.deps import search_options
 from app.settings import Settings
+from bench.service_path import number_list
 from evaluation.real_photo_eval import evaluate_answerer, headline
 from evaluation.real_photo_report import photo_answerer
 from evaluation.real_photo_set import load_manifest, missing_photos
@@ -115,12 +116,7 @@ def main() -> None:
     parser.add_argument("--second", type=Path, default=None, help="another trained lite0_finetuned folder")
     parser.add_argument("--out", type=Path, default=Path("bench/results/kind_variants.json"))
     args = parser.parse_args()
-    try:
-        weights = [float(w) for w in args.weights.split(",") if w]
-    except ValueError:
-        parser.error(f"--weights takes numbers in [0, 1], got {args.weights!r}")
-    if not weights or any(not 0 <= w <= 1 for w in weights):
-        parser.error(f"--weights takes numbers in [0, 1], got {args.weights!r}")
+    weights = number_list(parser, "--weights", args.weights, lambda w: 0 <= w <= 1, "in [0, 1]")
     if args.second is not None and not (args.second / "manifest.json").is_file():
         parser.error(f"--second: no trained folder at {args.second} (no manifest.json)")
     if (missing := missing_photos(load_manifest(), args.photos)) is not None:

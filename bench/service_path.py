@@ -76,6 +76,19 @@ def real_photo_parser(doc: str, default_out: str) -> argparse.ArgumentParser:
     return parser
 
 
+def number_list(parser: argparse.ArgumentParser, option: str, text: str, accept: Callable[[float], bool],
+                wanted: str) -> list[float]:
+    """A comma-separated option's numbers (empty items skipped), each passing `accept`; else a one-line usage
+    error "<option> takes numbers <wanted>, got <text>" (exit 2)."""
+    try:
+        values = [float(x) for x in text.split(",") if x]
+    except ValueError:
+        values = []
+    if not values or not all(accept(v) for v in values):
+        parser.error(f"{option} takes numbers {wanted}, got {text!r}")
+    return values
+
+
 def require_photos(parser: argparse.ArgumentParser, photos_dir: Path) -> None:
     """A one-line usage error (exit 2) when the real-photo set is not extracted in photos_dir."""
     from evaluation.real_photo_set import load_manifest, missing_photos

@@ -59,6 +59,24 @@ class ActivationCache:
             return found
 
 
+class ImagenetTop:
+    """ImageNet Lite0 from block first_block on, with its head, pooling and 1000-way top (registry weights):
+    trunk activations (n, h, w, c) float32 -> (n, 1000) float32 probabilities."""
+
+    def __init__(self, lite0_weights: Path, first_block: int, input_size_px: int) -> None:
+        full = efficientnet_lite.build_efficientnet_lite0(include_top=True, input_size_px=input_size_px)
+        full.load_weights(lite0_weights)
+        _, top = efficientnet_lite.split_lite0(full, first_block)
+        pooled = keras.layers.GlobalAveragePooling2D()(top.output)
+        classes = keras.layers.Dense(CLASSES, activation="softmax", name="fc")(pooled)
+        self.model = keras.Model(top.input, classes)
+        self.model.get_layer("fc").set_weights(full.get_layer("fc").get_weights())
+        self._forward = tf.function(lambda x: self.model(x, training=False))
+
+    def probabilities(self, activations: np.ndarray) -> np.ndarray:
+        return self._forward(tf.constant(activations, tf.float32)).numpy().astype(np.float32)
+
+
 class TrunkImagenetClassifier:
     """ImageNet class probabilities of images from the trunk activations an embedder computed (module
     docstring). prepare: images (n, H, W, 3) uint8 -> network inputs (n, S, S, 3) float32, as the embedder
@@ -67,14 +85,7 @@ class TrunkImagenetClassifier:
     def __init__(self, lite0_weights: Path, first_block: int, input_size_px: int,
                  prepare: Callable[[np.ndarray], np.ndarray], trunk: Callable[[np.ndarray], np.ndarray],
                  cache: ActivationCache) -> None:
-        full = efficientnet_lite.build_efficientnet_lite0(include_top=True, input_size_px=input_size_px)
-        full.load_weights(lite0_weights)
-        _, top = efficientnet_lite.split_lite0(full, first_block)
-        pooled = keras.layers.GlobalAveragePooling2D()(top.output)
-        classes = keras.layers.Dense(CLASSES, activation="softmax", name="fc")(pooled)
-        self._top = keras.Model(top.input, classes)
-        self._top.get_layer("fc").set_weights(full.get_layer("fc").get_weights())
-        self._forward = tf.function(lambda x: self._top(x, training=False))
+        self._top = ImagenetTop(lite0_weights, first_block, input_size_px)
         self._prepare, self._trunk, self.cache = prepare, trunk, cache
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
@@ -87,4 +98,4 @@ class TrunkImagenetClassifier:
         if missing:
             for i, activation in zip(missing, self._trunk(inputs[missing]), strict=True):
                 found[i] = activation
-        return self._forward(tf.constant(np.stack(found))).numpy().astype(np.float32)
+        return self._top.probabilities(np.stack(found))
