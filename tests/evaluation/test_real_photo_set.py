@@ -104,13 +104,9 @@ def test_missing_photos_say_how_to_extract_them(tmp_path):
                                    "bench.kind_temperature", "bench.crop_tta", "bench.kind_probe",
                                    "bench.kind_readout", "bench.main_seat_order", "bench.crop_margin",
                                    "bench.kind_cues", "bench.imagenet_on_seats"])
-def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", bench, "--photos", str(tmp_path)], capture_output=True,
-                            text=True, check=False, timeout=120)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "real photos are not in" in result.stderr.splitlines()[-1]
+def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path, monkeypatch, capsys):
+    assert run_bench(monkeypatch, capsys, bench, "--photos", str(tmp_path)) == 2
+    assert "real photos are not in" in capsys.readouterr().err.splitlines()[-1]
 
 
 @pytest.mark.parametrize(("bench", "arguments", "message"), [
@@ -132,10 +128,27 @@ def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path):
     ("bench.kind_cues", ["--repeats", "3"], "--repeats must be at least 4"),
     ("bench.kind_cues", ["--timing", "no-such-photo"], "--timing takes ids of the real-photo set"),
     ("bench.kind_cues", ["--check-set", "no-such.json"], "--check-set: no manifest at no-such.json")])
-def test_real_photo_benches_refuse_bad_arguments_before_any_work(bench, arguments, message, tmp_path):
+def test_real_photo_benches_refuse_bad_arguments_before_any_work(bench, arguments, message, tmp_path,
+                                                                 monkeypatch, capsys):
+    assert run_bench(monkeypatch, capsys, bench, "--photos", str(tmp_path), *arguments) == 2
+    assert message in capsys.readouterr().err.splitlines()[-1]
+
+
+def run_bench(monkeypatch, capsys, module: str, *arguments: str) -> int:
+    """`python -m module arguments...` run in this process (its imports paid once per test worker, not once per
+    case as in a subprocess); returns its exit status. Any exception other than the parser's exit fails the
+    test, as a traceback would. Nothing heavy may run first: the service's loading is made to fail."""
+    import runpy
     import sys
 
-    result = subprocess.run([sys.executable, "-m", bench, "--photos", str(tmp_path), *arguments],
-                            capture_output=True, text=True, check=False, timeout=120)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert message in result.stderr.splitlines()[-1]
+    from bench import service_path
+
+    def no_work(*_args, **_kwargs):
+        raise AssertionError(f"{module} started work before checking its arguments")
+
+    monkeypatch.setattr(service_path, "service_path", no_work)
+    monkeypatch.setattr(sys, "argv", [module, *arguments])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module(module, run_name="__main__", alter_sys=False)
+    return exited.value.code
