@@ -71,7 +71,9 @@ class ImagenetTop:
         classes = keras.layers.Dense(CLASSES, activation="softmax", name="fc")(pooled)
         self.model = keras.Model(top.input, classes)
         self.model.get_layer("fc").set_weights(full.get_layer("fc").get_weights())
-        self._forward = tf.function(lambda x: self.model(x, training=False))
+        # One trace for every batch size (the number of seats answered varies from request to request).
+        signature = [tf.TensorSpec((None, *self.model.input.shape[1:]), tf.float32)]
+        self._forward = tf.function(lambda x: self.model(x, training=False), input_signature=signature)
 
     def probabilities(self, activations: np.ndarray) -> np.ndarray:
         return self._forward(tf.constant(activations, tf.float32)).numpy().astype(np.float32)
