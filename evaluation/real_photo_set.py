@@ -157,6 +157,20 @@ def _git_show(git_dir: Path, source: dict) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def batch_splits(entries: list[dict], seed: int) -> dict[str, str]:
+    """The split of each photo of a batch added to the set (README "Split"): for each main seat kind in
+    sorted order, the batch's ids of that kind sorted, permuted by one numpy default_rng(seed) shared by the
+    kinds, then dev and test alternately starting with dev. entries: manifest entries (id, kind). Returns
+    id -> "dev" | "test". Earlier batches keep their splits: a batch is split on its own."""
+    import numpy as np
+
+    rng, splits = np.random.default_rng(seed), {}
+    for kind in sorted({e["kind"] for e in entries}):
+        ids = rng.permutation(sorted(e["id"] for e in entries if e["kind"] == kind))
+        splits.update({str(photo_id): SPLITS[i % 2] for i, photo_id in enumerate(ids)})
+    return splits
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -14,6 +14,7 @@ from evaluation.real_photo_set import (
     MANIFEST,
     SOURCE_FIELDS,
     ManifestError,
+    batch_splits,
     extract,
     load_manifest,
     snapshot_dir,
@@ -30,6 +31,27 @@ def test_the_committed_manifest_follows_the_schema_and_covers_every_kind():
         assert set(SOURCE_FIELDS) <= set(photo.source)
         assert len(photo.source["commit"]) == 40 and len(photo.source["sha256"]) == 64
         assert photo.source["licence"].strip() and isinstance(photo.source["redistributable"], bool)
+
+
+def test_every_batch_after_the_first_has_the_splits_its_recorded_seed_gives():
+    manifest = json.loads(MANIFEST.read_text())
+    batches, entries, start = manifest["split"]["batches"], manifest["images"], 0
+    assert sum(b["photos"] for b in batches) == len(entries)
+    for batch in batches:
+        photos, start = entries[start:start + batch["photos"]], start + batch["photos"]
+        if batch["seed"] == 0:  # the first batch: split per (source, main kind), README "Split"
+            continue
+        assert {e["id"]: e["split"] for e in photos} == batch_splits(photos, batch["seed"])
+
+
+def test_a_batch_is_split_per_main_kind_alternately_starting_with_dev():
+    entries = [{"id": f"p{i}", "kind": kind} for i, kind in enumerate(["sofa"] * 3 + ["chair"] * 4)]
+    splits = batch_splits(entries, seed=5)
+    assert sorted(splits) == sorted(e["id"] for e in entries)
+    for kind, dev in (("sofa", 2), ("chair", 2)):
+        assert sum(splits[e["id"]] == "dev" for e in entries if e["kind"] == kind) == dev
+    assert splits == batch_splits(list(reversed(entries)), seed=5)  # the order given does not matter
+    assert splits != batch_splits(entries, seed=6) or splits != batch_splits(entries, seed=7)
 
 
 def test_photos_that_may_not_be_redistributed_are_not_in_git():
@@ -103,7 +125,8 @@ def test_missing_photos_say_how_to_extract_them(tmp_path):
                                    "bench.view_prior_sweep", "bench.view_mirror", "bench.kind_variants",
                                    "bench.kind_temperature", "bench.crop_tta", "bench.kind_probe",
                                    "bench.kind_readout", "bench.main_seat_order", "bench.crop_margin",
-                                   "bench.kind_cues", "bench.imagenet_on_seats"])
+                                   "bench.kind_cues", "bench.imagenet_on_seats", "bench.perspective_crop",
+                                   "bench.view_head_variants"])
 def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path, monkeypatch, capsys):
     assert run_bench(monkeypatch, capsys, bench, "--photos", str(tmp_path)) == 2
     assert "real photos are not in" in capsys.readouterr().err.splitlines()[-1]
@@ -127,7 +150,11 @@ def test_real_photo_benches_refuse_a_folder_without_the_photos(bench, tmp_path, 
     ("bench.kind_cues", ["--weights", "x"], "--weights takes numbers >= 0"),
     ("bench.kind_cues", ["--repeats", "3"], "--repeats must be at least 4"),
     ("bench.kind_cues", ["--timing", "no-such-photo"], "--timing takes ids of the real-photo set"),
-    ("bench.kind_cues", ["--check-set", "no-such.json"], "--check-set: no manifest at no-such.json")])
+    ("bench.kind_cues", ["--check-set", "no-such.json"], "--check-set: no manifest at no-such.json"),
+    ("bench.perspective_crop", ["--focals", "28,2"], "--focals takes numbers in [5, 1000] (mm)"),
+    ("bench.view_head_variants", ["--front", "-1"], "--front takes numbers in [0, 20]"),
+    ("bench.view_head_variants", ["--level", "x"], "--level takes numbers in [0, 20]"),
+    ("bench.view_head_variants", ["--with", "no-such-folder"], "--with: no trained folder at no-such-folder")])
 def test_real_photo_benches_refuse_bad_arguments_before_any_work(bench, arguments, message, tmp_path,
                                                                  monkeypatch, capsys):
     assert run_bench(monkeypatch, capsys, bench, "--photos", str(tmp_path), *arguments) == 2
