@@ -51,10 +51,7 @@ def perspective_crop(image: Image.Image, box_px: tuple[float, float, float, floa
     Returns (size_px, size_px, 3) uint8 RGB."""
     width, height = image.size
     focal = focal_px(image.size, focal_35mm_mm)
-    cx, cy = scene.box_centre(box_px)
-    side = round(min(max(box_px[2] - box_px[0], box_px[3] - box_px[1], 1.0) * (1 + 2 * margin), max(image.size)))
-    side = max(1, side)
-    left, top = scene._inside(cx, side, width), scene._inside(cy, side, height)
+    left, top, side = scene.crop_window(image.size, box_px, margin)
     centre = (left + side / 2, top + side / 2)
     rotation = turned_onto(centre, image.size, focal)
     half = _half_extent(rotation, (left, top, side), image.size, focal)

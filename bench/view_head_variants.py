@@ -29,6 +29,7 @@ import numpy as np
 from bench.service_path import machine, number_list, real_photo_parser, require_photos, service_path
 from index.search import Searcher
 from index.view_prior import ViewPrior
+from render.cameras import camera_to_angles
 
 KEYS = ("kind", "view_45", "flips", "seat_kind", "seat_view_45", "seat_flips")
 
@@ -63,11 +64,6 @@ class VariantSearcher(Searcher):
         return super().embed_with_mirror(images)
 
 
-def grid_angles(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """grid (v, 3) unit cameras -> azimuth and polar (v,) in radians (README's pose convention)."""
-    return np.arctan2(grid[:, 0], grid[:, 2]), np.arccos(np.clip(grid[:, 1], -1.0, 1.0))
-
-
 def variants(fronts: list[float], levels: list[float], others: list[Path]) -> list[tuple[str, dict]]:
     """(name, settings) of every variant, the shipped reading first."""
     rows = [("shipped", {})]
@@ -89,7 +85,7 @@ def run(photos_dir: Path, fronts: list[float], levels: list[float], others: list
     if searcher.view_prior is None:
         raise SystemExit(f"{parts.embedder.info.name} has no viewpoint head over its index's grid")
     prior = searcher.view_prior = VariantPrior(searcher.view_prior, searcher)
-    azimuth, polar = grid_angles(prior.grid)
+    polar, azimuth = np.radians(camera_to_angles(prior.grid))
     networks = {}
     for folder in others:
         network = FinetunedEmbedder(folder, Path(parts.embedder.spec.lite0_weights))

@@ -149,14 +149,22 @@ def square_crop(image: Image.Image, box_px: tuple[float, float, float, float], s
     most the image's longer side (a seat that fills the photo is searched as the photo, not shrunk on
     white), moved inside the image along each side long enough for it, on white where it still leaves
     the image, resized to size_px. Returns (size_px, size_px, 3) uint8 RGB."""
-    cx, cy = box_centre(box_px)
-    side = max(box_px[2] - box_px[0], box_px[3] - box_px[1], 1.0) * (1 + 2 * margin)
-    side_px = max(1, round(min(side, max(image.size))))
-    left, top = _inside(cx, side_px, image.width), _inside(cy, side_px, image.height)
+    left, top, side_px = crop_window(image.size, box_px, margin)
     canvas = Image.new("RGB", (side_px, side_px), (255, 255, 255))
     inside = (max(0, left), max(0, top), min(image.width, left + side_px), min(image.height, top + side_px))
     canvas.paste(image.crop(inside), (inside[0] - left, inside[1] - top))
     return np.asarray(canvas.resize((size_px, size_px), Image.BILINEAR), dtype=np.uint8)
+
+
+def crop_window(image_size: tuple[int, int], box_px: tuple[float, float, float, float],
+                margin: float = CROP_MARGIN) -> tuple[int, int, int]:
+    """The square `square_crop` cuts, as (left, top, side) px of an image of (width, height) px: centred on the
+    box, its side the box's longer side plus `margin` of it on each side but at most the image's longer side,
+    moved inside the image along each side long enough for it (it may still reach outside)."""
+    cx, cy = box_centre(box_px)
+    side = max(box_px[2] - box_px[0], box_px[3] - box_px[1], 1.0) * (1 + 2 * margin)
+    side_px = max(1, round(min(side, max(image_size))))
+    return _inside(cx, side_px, image_size[0]), _inside(cy, side_px, image_size[1]), side_px
 
 
 def _inside(centre: float, side_px: int, extent_px: int) -> int:
