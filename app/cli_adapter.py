@@ -98,7 +98,7 @@ def add_train_parser(commands, at_least, positive_float) -> None:
     train.add_argument("--include-heldout", action="store_true",
                        help="also train on the models and panoramas `photo2cad evaluate` holds out")
     train.add_argument("--force", action="store_true", help="train again even if --out holds a model")
-    train.set_defaults(handler=train_adapter_command)
+    train.set_defaults(handler=train_adapter_command, table_occlusion=None)
 
 
 def add_finetune_parser(commands, at_least, positive_float) -> None:
@@ -126,6 +126,9 @@ def add_finetune_parser(commands, at_least, positive_float) -> None:
     tune.add_argument("--render-seeds", type=seed_list, default=(), metavar="S,S,...",
                       help="draw each model's randomised renders once per seed and train on all of them "
                            "(more distinct images, each seed cached on its own); default: the training seed")
+    tune.add_argument("--table-occlusion", type=share, default=None, metavar="SHARE",
+                      help="share of the randomised renders with a table in front: a band from the bottom "
+                           "edge, 0.35-0.65 of the side deep, hiding seat and legs; default 0")
     tune.add_argument("--frozen-top", action="store_true",
                       help="control run: keep Lite0's top frozen, train only the embedding and heads")
     tune.add_argument("--include-heldout", action="store_true",
@@ -177,7 +180,7 @@ def add_kind_head_parser(commands, at_least, positive_float) -> None:
     fit.add_argument("--include-heldout", action="store_true",
                      help="also fit on the models and panoramas `photo2cad evaluate` holds out")
     fit.set_defaults(handler=fit_kind_head_command, queries=None, render_size=None, seed=None,
-                     random_materials=None, plain=False)
+                     random_materials=None, plain=False, table_occlusion=None)
 
 
 def fit_kind_head_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -215,9 +218,8 @@ def feature_config(args: argparse.Namespace):
     given = {"queries": args.queries, "render_size_px": args.render_size, "seed": args.seed,
              "p_random_materials": args.random_materials}
     given = {k: v for k, v in given.items() if v is not None}
-    if args.plain:
-        return FeatureConfig(augment=AugmentConfig(), **({"p_random_materials": 0.0} | given))
-    return FeatureConfig(augment=AugmentConfig(**RANDOMISED), **({"p_random_materials": 0.0} | given))
+    augment = {} if args.plain else RANDOMISED | ({"p_table": args.table_occlusion} if args.table_occlusion else {})
+    return FeatureConfig(augment=AugmentConfig(**augment), **({"p_random_materials": 0.0} | given))
 
 
 # Domain randomisation past the scratch CNN's augmentation (models.augment.AugmentConfig fields).

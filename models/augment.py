@@ -4,7 +4,8 @@ Per image: random scale and shift (the object may be cut by the frame or small i
 (a crop of a training HDRI panorama, a flat colour, or the white the index is rendered on), brightness,
 contrast, saturation and per-channel gain jitter, optional Gaussian blur and sensor noise. Off unless
 configured (the lite0_adapter's domain randomisation): occluding bands from an image edge (table edges,
-other furniture), motion blur and JPEG artefacts. Lighting is
+other furniture), a deeper band from the bottom edge (a table or desk in front of the seat, hiding its seat
+and legs), motion blur and JPEG artefacts. Lighting is
 randomised at render time (render.pool.RenderJob.lighting_seed). Randomness is stateless and driven by
 a (2,) int seed per batch, so a seeded run sees the same images.
 """
@@ -37,6 +38,8 @@ class AugmentConfig:
     noise_std: tuple[float, float] = (0.0, 6.0)
     p_occlusion: float = 0.0  # a band from one image edge covered by another background crop
     occlusion_depth: tuple[float, float] = (0.1, 0.35)  # the band's depth, a fraction of the side
+    p_table: float = 0.0  # a band from the bottom edge: a table's top and front, a surface colour over a crop
+    table_depth: tuple[float, float] = (0.35, 0.65)  # that band's depth, a fraction of the side
     p_motion_blur: float = 0.0
     motion_length_px: tuple[float, float] = (3.0, 9.0)
     p_jpeg: float = 0.0
@@ -62,6 +65,8 @@ def augment_batch(rgba: tf.Tensor, backgrounds: tf.Tensor, seed: tf.Tensor, size
     image = _over_background(layer, backgrounds, n, config, seeds[2:5])
     if config.p_occlusion > 0:
         image = _occlude(image, backgrounds, n, config, seeds[12:15])
+    if config.p_table > 0:
+        image = _table(image, backgrounds, n, config, seeds[12])
     image = _colour_jitter(image, n, config, seeds[5:9])
     image = _maybe_blur(image, n, config, seeds[9], seeds[10])
     if config.p_motion_blur > 0:
@@ -134,6 +139,23 @@ def _occlude(image: tf.Tensor, backgrounds: tf.Tensor, n: tf.Tensor, config: Aug
     bands = tf.stack([rows < depth + 0 * cols, rows > 1 - depth + 0 * cols,
                       cols < depth + 0 * rows, cols > 1 - depth + 0 * rows], axis=-1)  # (n, S, S, 4)
     covered = tf.reduce_any(bands & tf.cast(tf.one_hot(edge, 4), tf.bool), axis=-1) & chosen
+    return tf.where(covered[..., None], cover, image)
+
+
+def _table(image: tf.Tensor, backgrounds: tf.Tensor, n: tf.Tensor, config: AugmentConfig,
+           seed: tf.Tensor) -> tf.Tensor:
+    """Covers a band from the bottom edge (depth a fraction of the side, on a random p_table of the
+    images) with a table: a background crop under a flat surface colour (weight 0.3-1)."""
+    seeds = [tf.random.experimental.stateless_fold_in(seed, k) for k in range(5)]
+    size = tf.shape(image)[1]
+    picks = tf.random.stateless_uniform((n,), seeds[0], 0, tf.shape(backgrounds)[0], dtype=tf.int32)
+    surface = _uniform(seeds[1], (n, 1, 1, 3), (0.0, 255.0))
+    weight = _uniform(seeds[2], (n, 1, 1, 1), (0.3, 1.0))
+    cover = tf.cast(tf.gather(backgrounds, picks), tf.float32) * (1.0 - weight) + surface * weight
+    depth = _uniform(seeds[3], (n, 1, 1), config.table_depth)
+    chosen = tf.random.stateless_uniform((n, 1, 1), seeds[4]) < config.p_table
+    rows = (tf.cast(tf.range(size), tf.float32) + 0.5) / tf.cast(size, tf.float32)
+    covered = (rows[None, :, None] > 1.0 - depth) & chosen  # (n, S, 1)
     return tf.where(covered[..., None], cover, image)
 
 

@@ -51,6 +51,9 @@ def test_feature_options_reach_the_feature_config() -> None:
     assert feature_config(parse(["train-adapter"])).p_random_materials == 0.0
     assert feature_config(parse(["train-adapter", "--random-materials", "0.25"])).p_random_materials == 0.25
     assert feature_config(parse(["train-adapter", "--plain", "--queries", "9"])).queries == 9
+    assert feature_config(parse(["train-finetune"])).augment.p_table == 0.0
+    tabled = feature_config(parse(["train-finetune", "--table-occlusion", "0.3"])).augment
+    assert tabled.p_table == 0.3 and tabled.p_occlusion == 0.3  # on top of the domain randomisation
 
 
 

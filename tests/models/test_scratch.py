@@ -84,6 +84,24 @@ def test_augmentation_composites_and_is_seeded() -> None:
     assert np.abs(full[0] - full[2]).mean() > 1
 
 
+def test_table_band_hides_the_bottom_of_every_chosen_image_only() -> None:
+    rgba = np.zeros((8, 20, 20, 4), np.uint8)
+    rgba[...] = (200, 10, 10, 255)  # opaque red seats
+    backgrounds = tf.constant(np.full((2, 20, 20, 3), 40, np.uint8))
+    config = AugmentConfig(**{**PLAIN.__dict__, "p_table": 1.0, "table_depth": (0.4, 0.6)})
+    out = augment_batch(tf.constant(rgba), backgrounds, tf.constant([7, 8]), 20, config).numpy()
+    red = np.all(np.abs(out - [200, 10, 10]) < 1e-3, axis=-1)  # (8, 20, 20) the seat still seen
+    assert red[:, :8].all() and not red[:, 12:].any()  # the top 0.4 kept, the bottom 0.4 covered
+    for image in out:  # one horizontal band per image, whole rows, one surface colour over the backdrop
+        covered = image[~np.all(np.abs(image - [200, 10, 10]) < 1e-3, axis=-1)]
+        assert len(covered) % 20 == 0 and np.ptp(covered, axis=0).max() < 1e-3
+    depths = [(~red[i]).all(axis=1).sum() for i in range(8)]
+    assert len(set(depths)) > 1  # random depths
+    none = augment_batch(tf.constant(rgba), backgrounds, tf.constant([7, 8]), 20,
+                         AugmentConfig(**{**config.__dict__, "p_table": 0.0})).numpy()
+    np.testing.assert_allclose(none, np.broadcast_to([200, 10, 10], none.shape), atol=1e-3)
+
+
 def test_background_pool_crops_every_panorama() -> None:
     panoramas = [np.full((64, 128, 3), v, np.uint8) for v in (10, 250)]
     pool = background_pool(panoramas, 16, 4, seed=0)
