@@ -127,8 +127,8 @@ def add_finetune_parser(commands, at_least, positive_float) -> None:
                       help="draw each model's randomised renders once per seed and train on all of them "
                            "(more distinct images, each seed cached on its own); default: the training seed")
     tune.add_argument("--table-occlusion", type=share, default=None, metavar="SHARE",
-                      help="share of the randomised renders with a table in front: a band from the bottom "
-                           "edge, 0.35-0.65 of the side deep, hiding seat and legs; default 0")
+                      help="share of the randomised renders with a table in front, hiding the lower 0.3-0.7 "
+                           "of the seat's height and all below it; default 0")
     tune.add_argument("--frozen-top", action="store_true",
                       help="control run: keep Lite0's top frozen, train only the embedding and heads")
     tune.add_argument("--include-heldout", action="store_true",

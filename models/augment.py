@@ -4,8 +4,8 @@ Per image: random scale and shift (the object may be cut by the frame or small i
 (a crop of a training HDRI panorama, a flat colour, or the white the index is rendered on), brightness,
 contrast, saturation and per-channel gain jitter, optional Gaussian blur and sensor noise. Off unless
 configured (the lite0_adapter's domain randomisation): occluding bands from an image edge (table edges,
-other furniture), a deeper band from the bottom edge (a table or desk in front of the seat, hiding its seat
-and legs), motion blur and JPEG artefacts. Lighting is
+other furniture), a table or desk in front of the seat (its lower part hidden, the back seen), motion blur and
+JPEG artefacts. Lighting is
 randomised at render time (render.pool.RenderJob.lighting_seed). Randomness is stateless and driven by
 a (2,) int seed per batch, so a seeded run sees the same images.
 """
@@ -38,8 +38,8 @@ class AugmentConfig:
     noise_std: tuple[float, float] = (0.0, 6.0)
     p_occlusion: float = 0.0  # a band from one image edge covered by another background crop
     occlusion_depth: tuple[float, float] = (0.1, 0.35)  # the band's depth, a fraction of the side
-    p_table: float = 0.0  # a band from the bottom edge: a table's top and front, a surface colour over a crop
-    table_depth: tuple[float, float] = (0.35, 0.65)  # that band's depth, a fraction of the side
+    p_table: float = 0.0  # a table in front: the object's lower rows and all below, a surface over a crop
+    table_depth: tuple[float, float] = (0.3, 0.7)  # the share of the object's height the table hides
     p_motion_blur: float = 0.0
     motion_length_px: tuple[float, float] = (3.0, 9.0)
     p_jpeg: float = 0.0
@@ -66,7 +66,7 @@ def augment_batch(rgba: tf.Tensor, backgrounds: tf.Tensor, seed: tf.Tensor, size
     if config.p_occlusion > 0:
         image = _occlude(image, backgrounds, n, config, seeds[12:15])
     if config.p_table > 0:
-        image = _table(image, backgrounds, n, config, seeds[12])
+        image = _table(image, layer[..., 3:] / 255.0, backgrounds, n, config, seeds[12])
     image = _colour_jitter(image, n, config, seeds[5:9])
     image = _maybe_blur(image, n, config, seeds[9], seeds[10])
     if config.p_motion_blur > 0:
@@ -142,21 +142,26 @@ def _occlude(image: tf.Tensor, backgrounds: tf.Tensor, n: tf.Tensor, config: Aug
     return tf.where(covered[..., None], cover, image)
 
 
-def _table(image: tf.Tensor, backgrounds: tf.Tensor, n: tf.Tensor, config: AugmentConfig,
+def _table(image: tf.Tensor, alpha: tf.Tensor, backgrounds: tf.Tensor, n: tf.Tensor, config: AugmentConfig,
            seed: tf.Tensor) -> tf.Tensor:
-    """Covers a band from the bottom edge (depth a fraction of the side, on a random p_table of the
-    images) with a table: a background crop under a flat surface colour (weight 0.3-1)."""
+    """A table in front of the seat, on a random p_table of the images: the lower `table_depth` share of the
+    object's rows (alpha: (n, S, S, 1) its coverage in [0, 1]) and every row below it covered by a background
+    crop under a flat surface colour (weight 0.3-1). Images without the object are left alone."""
     seeds = [tf.random.experimental.stateless_fold_in(seed, k) for k in range(5)]
     size = tf.shape(image)[1]
     picks = tf.random.stateless_uniform((n,), seeds[0], 0, tf.shape(backgrounds)[0], dtype=tf.int32)
     surface = _uniform(seeds[1], (n, 1, 1, 3), (0.0, 255.0))
     weight = _uniform(seeds[2], (n, 1, 1, 1), (0.3, 1.0))
     cover = tf.cast(tf.gather(backgrounds, picks), tf.float32) * (1.0 - weight) + surface * weight
-    depth = _uniform(seeds[3], (n, 1, 1), config.table_depth)
-    chosen = tf.random.stateless_uniform((n, 1, 1), seeds[4]) < config.p_table
-    rows = (tf.cast(tf.range(size), tf.float32) + 0.5) / tf.cast(size, tf.float32)
-    covered = (rows[None, :, None] > 1.0 - depth) & chosen  # (n, S, 1)
-    return tf.where(covered[..., None], cover, image)
+    rows = tf.cast(tf.range(size), tf.float32)[None, :]  # (1, S)
+    seen = tf.reduce_max(alpha[..., 0], axis=2) > 0.5  # (n, S) rows showing the object
+    top = tf.reduce_min(tf.where(seen, rows, tf.cast(size, tf.float32)), axis=1, keepdims=True)
+    bottom = tf.reduce_max(tf.where(seen, rows, -1.0), axis=1, keepdims=True)
+    depth = _uniform(seeds[3], (n, 1), config.table_depth)
+    edge = bottom + 1.0 - depth * (bottom + 1.0 - top)  # (n, 1) the table's top edge, a row
+    chosen = (tf.random.stateless_uniform((n, 1), seeds[4]) < config.p_table) & tf.reduce_any(seen, 1, True)
+    covered = (rows >= edge) & chosen  # (n, S)
+    return tf.where(covered[:, :, None, None], cover, image)
 
 
 def _motion_blur(image: tf.Tensor, n: tf.Tensor, config: AugmentConfig, seeds: tf.Tensor) -> tf.Tensor:

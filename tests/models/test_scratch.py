@@ -84,20 +84,29 @@ def test_augmentation_composites_and_is_seeded() -> None:
     assert np.abs(full[0] - full[2]).mean() > 1
 
 
-def test_table_band_hides_the_bottom_of_every_chosen_image_only() -> None:
+def test_table_hides_the_lower_part_of_the_seat_and_all_below() -> None:
     rgba = np.zeros((8, 20, 20, 4), np.uint8)
-    rgba[...] = (200, 10, 10, 255)  # opaque red seats
+    rgba[:4] = (200, 10, 10, 255)  # seats filling the frame
+    rgba[4:, 2:10, 5:15] = (200, 10, 10, 255)  # seats in rows 2-9 only, background below
     backgrounds = tf.constant(np.full((2, 20, 20, 3), 40, np.uint8))
-    config = AugmentConfig(**{**PLAIN.__dict__, "p_table": 1.0, "table_depth": (0.4, 0.6)})
+    config = AugmentConfig(**{**PLAIN.__dict__, "p_white": 0.0, "p_table": 1.0, "table_depth": (0.4, 0.6)})
     out = augment_batch(tf.constant(rgba), backgrounds, tf.constant([7, 8]), 20, config).numpy()
     red = np.all(np.abs(out - [200, 10, 10]) < 1e-3, axis=-1)  # (8, 20, 20) the seat still seen
-    assert red[:, :8].all() and not red[:, 12:].any()  # the top 0.4 kept, the bottom 0.4 covered
-    for image in out:  # one horizontal band per image, whole rows, one surface colour over the backdrop
-        covered = image[~np.all(np.abs(image - [200, 10, 10]) < 1e-3, axis=-1)]
-        assert len(covered) % 20 == 0 and np.ptp(covered, axis=0).max() < 1e-3
-    depths = [(~red[i]).all(axis=1).sum() for i in range(8)]
-    assert len(set(depths)) > 1  # random depths
-    none = augment_batch(tf.constant(rgba), backgrounds, tf.constant([7, 8]), 20,
+    backdrop = np.all(np.abs(out - 40) < 1e-3, axis=-1)
+    table = ~red & ~backdrop
+    assert red[:4, :8].all() and table[:4, 12:].all()  # the seat's top 0.4 seen, its bottom 0.4 hidden
+    assert red[4:, 2:5, 5:15].all() and not red[4:, 7:].any()  # of rows 2-9: the top 3 seen, the bottom 3 hidden
+    assert table[4:, 10:].all() and backdrop[4:, :2].all()  # the table goes down to the frame, not above the seat
+    for image, covered in zip(out, table):  # whole rows, one surface colour
+        assert (covered.all(axis=1) | ~covered.any(axis=1)).all() and np.ptp(image[covered], axis=0).max() < 1e-3
+    assert len({int(covered.any(axis=1).sum()) for covered in table[:4]}) > 1  # random depths
+    half = AugmentConfig(**{**config.__dict__, "table_depth": (0.5, 0.5)})  # exactly half of rows 2-9
+    out = augment_batch(tf.constant(rgba[4:]), backgrounds, tf.constant([7, 8]), 20, half).numpy()
+    seen_rows = np.all(np.abs(out - [200, 10, 10]) < 1e-3, axis=-1).any(axis=2)  # (4, 20)
+    assert (seen_rows == (np.arange(20) >= 2) & (np.arange(20) <= 5)).all()
+    empty = augment_batch(tf.zeros((2, 20, 20, 4), tf.uint8), backgrounds, tf.constant([7, 8]), 20, config).numpy()
+    assert (np.abs(empty - 40) < 1e-3).all()  # nothing to hide: no table
+    none = augment_batch(tf.constant(rgba[:4]), backgrounds, tf.constant([7, 8]), 20,
                          AugmentConfig(**{**config.__dict__, "p_table": 0.0})).numpy()
     np.testing.assert_allclose(none, np.broadcast_to([200, 10, 10], none.shape), atol=1e-3)
 
