@@ -17,8 +17,9 @@ import sys
 from math import comb
 from pathlib import Path
 
-from evaluation.real_photo_eval import FLIP_DEG, VIEW_TOLERANCE_DEG, azimuth_error_deg
+from evaluation.real_photo_eval import FLIP_DEG, VIEW_TOLERANCE_DEG, SeatPrediction, score_seat
 from evaluation.real_photo_set import MANIFEST, RealPhoto, load_manifest
+from render.cameras import angles_to_camera
 
 MODE = "detector + per-seat search"
 MEASURES = ("kind", "view_45", "flip")  # flip: an answer with a flip is "right" when it is not a flip
@@ -38,14 +39,16 @@ def main_seat_outcomes(photos: list[RealPhoto], per_photo: list[dict]) -> dict[s
 
 
 def _outcome(photo: RealPhoto, first: dict | None) -> dict[str, bool | None]:
-    seat = photo.main_seat
-    outcome: dict[str, bool | None] = {"kind": bool(first and first["kind"] == seat.kind)}
-    if seat.azimuth_deg is None:
-        return outcome | {"view_45": None, "flip": None}
-    if first is None or first.get("azimuth_deg") is None:
-        return outcome | {"view_45": False, "flip": True}  # "flip" True: not a flip
-    error = azimuth_error_deg(seat.azimuth_deg, first["azimuth_deg"], seat.symmetry)
-    return outcome | {"view_45": error <= VIEW_TOLERANCE_DEG, "flip": error <= FLIP_DEG}
+    """real_photo_eval.score_seat's row of the first answer (its azimuth read as a level camera)."""
+    azimuth = None if first is None else first.get("azimuth_deg")
+    camera = None if azimuth is None else tuple(angles_to_camera(90.0, azimuth))
+    prediction = None if first is None else SeatPrediction(tuple(first["box"]), first["kind"], camera)
+    row = score_seat(photo.main_seat, prediction)
+    if "view_error_deg" not in row:
+        return {"kind": row["kind_right"], "view_45": None, "flip": None}
+    error = row["view_error_deg"]  # None without an answer: neither right nor a flip
+    return {"kind": row["kind_right"], "view_45": error is not None and error <= VIEW_TOLERANCE_DEG,
+            "flip": error is None or error <= FLIP_DEG}  # "flip" True: not a flip
 
 
 def mcnemar_p(fixed: int, broken: int) -> float:

@@ -25,6 +25,8 @@ from app.cli import main
     (["train-finetune", "--render-seeds", "0,x"], "expected seeds like 0,1"),
     (["train-finetune", "--render-seeds", "1,1"], "expected distinct non-negative seeds"),
     (["train-finetune", "--render-seeds", "0,-1"], "expected distinct non-negative seeds"),
+    (["train-finetune", "--table-occlusion", "1.5"], "must be between 0 and 1"),
+    (["train-finetune", "--table-occlusion", "some"], "not a number"),
     (["calibrate", "--unseen-share", "1.5"], "must be between 0 and 1"),
 ])
 def test_train_adapter_and_fit_kind_head_refuse_bad_flags_with_one_line(flags, message, capsys) -> None:
